@@ -1,0 +1,65 @@
+"""The ``geomem`` command-line program.
+
+Each capability registers its subcommand here; a subcommand parses its flags, loads a config, and calls
+one function in :mod:`geomem.experiments` (or another module). A :class:`~geomem.errors.GeomemError`
+is printed as one line and exits with status 2; no traceback for a user mistake.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+import geomem  # noqa: F401  (sets environment defaults before Devito/torch load)
+from geomem.errors import GeomemError
+
+app = typer.Typer(
+    name="geomem",
+    help="Memorization in diffusion priors for seismic full-waveform inversion.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Memorization in diffusion priors for seismic full-waveform inversion."""
+
+
+@app.command()
+def version() -> None:
+    """Print the versions of geomem and the libraries it runs on."""
+    import devito  # noqa: F401
+    import diffusers  # noqa: F401
+    import torch  # noqa: F401
+
+    from geomem.runs import provenance
+
+    for name, value in provenance()["versions"].items():
+        typer.echo(f"{name:10s} {value}")
+
+
+def _register() -> None:
+    """Attach the subcommands of every capability (imported lazily to keep ``--help`` fast)."""
+    from geomem import commands
+
+    commands.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning a GeomemError into a one-line message and exit status 2."""
+    _register()
+    try:
+        app(args=argv)
+    except GeomemError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except SystemExit as exc:  # normal end of a typer command, --help, or a usage error (status 2)
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""Registry of CLI subcommands: one small module per capability adds its commands here."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+#: modules exposing ``register(app: typer.Typer)``; each capability appends its own
+COMMAND_MODULES: list[str] = []
+
+
+def register(app: typer.Typer) -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
