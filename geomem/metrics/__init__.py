@@ -1,1 +1,53 @@
-"""geomem.metrics."""
+"""Memorization metrics (nearest-neighbour ratios with null baselines) and posterior quality metrics."""
+
+from geomem.metrics.memorization import (
+    DEFAULT_CRITERIA,
+    Criterion,
+    MemorizationRatios,
+    MemorizationReport,
+    RateInterval,
+    bootstrap_rate,
+    memorization_rates,
+    memorization_ratios,
+    memorization_report,
+    nearest_neighbours,
+    null_baselines,
+    per_sample_record,
+)
+from geomem.metrics.posterior_quality import (
+    Calibration,
+    PosteriorSummary,
+    calibration,
+    data_misfit_vs_noise,
+    distinct_nearest,
+    energy_distance,
+    median_bandwidth,
+    mmd,
+    posterior_summary,
+    ssim,
+)
+
+__all__ = [
+    "DEFAULT_CRITERIA",
+    "Calibration",
+    "Criterion",
+    "MemorizationRatios",
+    "MemorizationReport",
+    "PosteriorSummary",
+    "RateInterval",
+    "bootstrap_rate",
+    "calibration",
+    "data_misfit_vs_noise",
+    "distinct_nearest",
+    "energy_distance",
+    "median_bandwidth",
+    "memorization_rates",
+    "memorization_ratios",
+    "memorization_report",
+    "mmd",
+    "nearest_neighbours",
+    "null_baselines",
+    "per_sample_record",
+    "posterior_summary",
+    "ssim",
+]
