@@ -1,0 +1,389 @@
+"""2-D constant-density acoustic FWI operator on Devito's core API.
+
+Continuous model (velocity ``v`` km/s = m/ms, squared slowness ``m = 1/v²`` in s²/km², time in ms,
+distances in m, damping ``η`` in 1/ms, zero outside the absorbing layer)::
+
+    m ∂²u/∂t² + η ∂u/∂t − Δu = q δ(x − x_s),        d = u(x_r, t)
+
+Discretization: leapfrog in time, centred ``space_order`` Laplacian ``L`` (symmetric, zero outside the
+padded grid), centred damping term. With ``D = M + η dt/2`` (all diagonal)::
+
+    D u^{n+1} = (2M + dt² L) u^n − (M − η dt/2) u^{n−1} + dt² Sᵀ q^n,     n = 1 … nt−1,  u^0 = u^1 = 0
+    d^n = R u^n
+
+``S``/``R`` are Devito's bilinear injection/interpolation. The source term is injected as
+``dt² q / D`` with ``D`` taken at each injected node, so the recursion holds exactly as written and the
+source does not depend on ``m`` beyond it.
+
+Born (exact derivative of the discrete recursion, ``a^n = u^{n+1} − 2u^n + u^{n−1}``)::
+
+    D δu^{n+1} = (2M + dt² L) δu^n − (M − η dt/2) δu^{n−1} − δm ⊙ a^n,       δd^n = R δu^n
+
+Adjoint Born (the exact transpose, "discretize-then-optimize"): with ``μ^k = D⁻¹ λ^k`` it is the same
+stencil run backward, receivers injected as ``Rᵀ δd / D``::
+
+    μ^t = D⁻¹[(2M + dt² L) μ^{t+1} − (M − η dt/2) μ^{t+2} + Rᵀ δd^t],    t = nt−1 … 1,
+    Jₘᵀ δd = − Σ_{t=1}^{nt−1} a^t ⊙ μ^{t+1}.
+
+The model is velocity on the unpadded grid, layout ``(1, nz, nx)`` (depth first); Devito arrays are
+``(x, z)`` on a grid padded by ``nbl`` points on every side with edge values (operator ``P``). Chain
+rule: ``m_pad = (P v)^{−2}`` so ``J_v = J_m diag(−2 v_pad^{−3}) P`` and ``J_vᵀ = Pᵀ diag(−2 v_pad^{−3}) J_mᵀ``,
+where ``Pᵀ`` folds the padded layer back onto the edge cells (exact, not a crop).
+
+Operators are built once per instance (lazily, one per kind) and reused; the velocity, the source
+position and the wavelet are written into preallocated Devito buffers. Shots run one at a time so
+memory holds one saved wavefield whatever the number of shots. Instances pickle without their Devito
+objects (rebuilt on first use), so one can be shipped once to each Dask worker.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from geomem.errors import ShapeError, StabilityError, ValueRangeError
+from geomem.physics.acquisition import Geometry
+from geomem.physics.operator import ForwardOperator, LinearOperator
+
+#: reflection coefficient the quadratic damping profile is designed for
+_R_TARGET = 1e-3
+
+
+class AcousticOperator(ForwardOperator):
+    """``F(v)``: velocity ``(1, nz, nx)`` km/s → shot records ``(n_src, nt, n_rec)``.
+
+    ``shape=(nz, nx)``, ``spacing`` m (a number or ``(dz, dx)``), ``geometry`` a :class:`Geometry`
+    (default: :meth:`Geometry.surface`), ``vmax_bound`` km/s fixes ``dt``, ``nbl`` absorbing-layer width
+    in grid points, ``dtype`` float32 (default) or float64.
+    """
+
+    def __init__(
+        self,
+        shape: tuple[int, int] = (64, 64),
+        spacing: float | tuple[float, float] = 10.0,
+        geometry: Geometry | None = None,
+        vmax_bound: float = 4.5,
+        space_order: int = 8,
+        nbl: int = 20,
+        dtype=np.float32,
+    ):
+        shape = tuple(int(s) for s in shape)
+        spacing = (float(spacing), float(spacing)) if np.isscalar(spacing) else tuple(map(float, spacing))
+        if geometry is None:
+            geometry = Geometry.surface(shape, spacing, vmax_bound=vmax_bound, space_order=space_order)
+        if tuple(geometry.shape) != shape or tuple(geometry.spacing) != spacing:
+            raise ShapeError(
+                f"geometry is for grid {geometry.shape} at {geometry.spacing} m but the operator is {shape} at "
+                f"{spacing} m; build the Geometry with the same shape and spacing"
+            )
+        if geometry.vmax_bound != vmax_bound or geometry.space_order != space_order:
+            raise ValueRangeError(
+                f"geometry has vmax_bound={geometry.vmax_bound}, space_order={geometry.space_order} but the "
+                f"operator has {vmax_bound}, {space_order}; pass the same values to both"
+            )
+        if int(nbl) < 0:
+            raise ValueRangeError(f"nbl must be >= 0 grid points, got {nbl}")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueRangeError(f"dtype must be float32 or float64, got {dtype}")
+        self.shape, self.spacing, self.geometry = shape, spacing, geometry
+        self.vmax_bound, self.space_order, self.nbl, self.dtype = float(vmax_bound), int(space_order), int(nbl), dtype
+        self.model_shape = (1, *shape)
+        self.data_shape = (geometry.n_src, geometry.nt, geometry.n_rec)
+        self._dv = None  # Devito objects, built lazily (see _devito)
+
+    @classmethod
+    def default(cls, size: int = 64, dtype=np.float32, **kwargs) -> AcousticOperator:
+        """OpenFWI-like survey on a ``size × size`` grid at 10 m: 5 surface sources, a receiver per column,
+        15 Hz Ricker, 1 s, both at 10 m depth."""
+        return cls(shape=(size, size), spacing=10.0, dtype=dtype, **kwargs)
+
+    # ------------------------------------------------------------------ pickling (Dask)
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_dv"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dt(self) -> float:
+        return self.geometry.dt
+
+    @property
+    def nt(self) -> int:
+        return self.geometry.nt
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        """Devito grid shape ``(nx + 2 nbl, nz + 2 nbl)`` (x first)."""
+        return (self.shape[1] + 2 * self.nbl, self.shape[0] + 2 * self.nbl)
+
+    def damping(self) -> np.ndarray:
+        """``η`` (1/ms) on the padded ``(x, z)`` grid: ``η_max (d / nbl)²`` at ``d`` points into the layer,
+        ``η_max = 3 v_bound ln(1/R) / (2 nbl h)``."""
+        nxp, nzp = self.padded_shape
+        if self.nbl == 0:
+            return np.zeros((nxp, nzp))
+
+        def profile(n):
+            i = np.arange(n)
+            return np.maximum(np.maximum(self.nbl - i, i - (n - 1 - self.nbl)), 0) / self.nbl
+
+        h = max(self.spacing)
+        eta_max = 3.0 * self.vmax_bound * math.log(1.0 / _R_TARGET) / (2.0 * self.nbl * h)
+        px, pz = profile(nxp), profile(nzp)
+        return eta_max * (px[:, None] ** 2 + pz[None, :] ** 2)
+
+    # ------------------------------------------------------------------ input checks
+    def check_velocity(self, v: np.ndarray, batched_ok: bool = True) -> np.ndarray:
+        """Validate a velocity (or a batch); return it as float64. No PDE is solved before this passes."""
+        v = np.asarray(v)
+        ok = v.shape == self.model_shape or (batched_ok and v.ndim == 4 and v.shape[1:] == self.model_shape)
+        if not ok:
+            want = f"{self.model_shape}" + (f" or (B, {', '.join(map(str, self.model_shape))})" if batched_ok else "")
+            raise ShapeError(f"velocity must have shape {want} (depth first, km/s), got {v.shape}")
+        v = v.astype(np.float64)
+        if not np.all(np.isfinite(v)):
+            raise ValueRangeError("velocity contains NaN or inf; pass finite velocities in km/s")
+        if np.any(v <= 0):
+            raise ValueRangeError(f"velocity must be > 0 km/s everywhere, got min {v.min():g}")
+        if v.max() > self.vmax_bound:
+            raise StabilityError(
+                f"velocity {v.max():.4g} km/s exceeds vmax_bound={self.vmax_bound:g} km/s used for the time step; "
+                "raise vmax_bound (smaller dt, more samples) or clip the model"
+            )
+        self.geometry.check_dispersion(float(v.min()))
+        return v
+
+    def _check_shots(self, shots) -> list[int]:
+        shots = list(range(self.geometry.n_src)) if shots is None else [int(s) for s in shots]
+        for s in shots:
+            if not 0 <= s < self.geometry.n_src:
+                raise ShapeError(f"shot index {s} out of range [0, {self.geometry.n_src})")
+        return shots
+
+    def _check_data(self, d: np.ndarray, n_shots: int, what: str) -> np.ndarray:
+        d = np.asarray(d)
+        want = (n_shots, self.nt, self.geometry.n_rec)
+        if d.shape != want:
+            raise ShapeError(f"{what} must have shape {want} (n_src, nt, n_rec), got {d.shape}")
+        if not np.all(np.isfinite(d)):
+            raise ValueRangeError(f"{what} contains NaN or inf")
+        return d
+
+    # ------------------------------------------------------------------ Devito objects
+    def _devito(self):
+        """Build (once) the grid, the buffers and the four Operators: forward, forward with save,
+        fused forward+Born, adjoint with gradient accumulation."""
+        if self._dv is not None:
+            return self._dv
+        from devito import Eq, Function, Grid, Operator, SparseTimeFunction, TimeFunction
+
+        nxp, nzp = self.padded_shape
+        dz, dx = self.spacing
+        grid = Grid(
+            shape=(nxp, nzp),
+            extent=((nxp - 1) * dx, (nzp - 1) * dz),
+            origin=(-self.nbl * dx, -self.nbl * dz),
+            dtype=self.dtype.type,
+        )
+        so, nt, dt = self.space_order, self.nt, self.dt
+        m = Function(name="m", grid=grid, space_order=so)
+        eta = Function(name="eta", grid=grid, space_order=so)
+        eta.data[:] = self.damping()
+        u = TimeFunction(name="u", grid=grid, time_order=2, space_order=so)
+        us = TimeFunction(name="us", grid=grid, time_order=2, space_order=so, save=nt + 1)
+        du = TimeFunction(name="du", grid=grid, time_order=2, space_order=so)
+        lam = TimeFunction(name="lam", grid=grid, time_order=2, space_order=so)
+        dm = Function(name="dm", grid=grid, space_order=so)
+        grad = Function(name="grad", grid=grid, space_order=so)
+        # sparse buffers hold nt + 1 samples to match the saved wavefield; sample nt is never used
+        src = SparseTimeFunction(name="src", grid=grid, npoint=1, nt=nt + 1)
+        rec = SparseTimeFunction(name="rec", grid=grid, npoint=self.geometry.n_rec, nt=nt + 1)
+        rec.coordinates.data[:] = self.geometry.rec_coords
+
+        big_d = m + eta * (dt / 2)
+        small_d = m - eta * (dt / 2)
+
+        def step_forward(w, extra=0):
+            return Eq(w.forward, (2 * m * w - small_d * w.backward + dt**2 * w.laplace + extra) / big_d)
+
+        def inject_src(w):
+            return src.inject(field=w.forward, expr=src * dt**2 / big_d)
+
+        born_src = -dm * (u.forward - 2 * u + u.backward)
+        ops = {
+            "forward": Operator([step_forward(u), inject_src(u), rec.interpolate(expr=u)], name="fwd"),
+            "forward_save": Operator(
+                [step_forward(us), inject_src(us), rec.interpolate(expr=us)], name="fwd_save"
+            ),
+            "born": Operator(
+                [step_forward(u), inject_src(u), step_forward(du, born_src), rec.interpolate(expr=du)], name="born"
+            ),
+            "adjoint": Operator(
+                [
+                    Eq(lam.backward, (2 * m * lam - small_d * lam.forward + dt**2 * lam.laplace) / big_d),
+                    rec.inject(field=lam.backward, expr=rec / big_d),
+                    Eq(grad, grad - (us.forward - 2 * us + us.backward) * lam),
+                ],
+                name="adjoint",
+            ),
+        }
+        self._dv = dict(grid=grid, m=m, u=u, us=us, du=du, lam=lam, dm=dm, grad=grad, src=src, rec=rec, ops=ops,
+                        wavelet=self.geometry.wavelet())
+        return self._dv
+
+    def check_halo(self, func) -> None:
+        """Raise :class:`ShapeError` unless ``func`` has the halo the operators were built with.
+
+        A Devito ``Function`` with another halo passed in place of the Born perturbation is read at shifted
+        offsets and gives wrong Born data without any error from Devito.
+        """
+        ref = self._devito()["dm"]
+        if tuple(func.halo) != tuple(ref.halo) or tuple(func.shape) != tuple(ref.shape):
+            raise ShapeError(
+                f"perturbation Function has halo {tuple(func.halo)} and shape {func.shape}; the Born operator expects "
+                f"halo {tuple(ref.halo)} and shape {ref.shape}: build it with space_order={self.space_order}"
+            )
+
+    def _pad(self, a: np.ndarray) -> np.ndarray:
+        """``P``: ``(nz, nx)`` → padded ``(x, z)`` by edge replication."""
+        return np.pad(a.T, self.nbl, mode="edge")
+
+    def _pad_adjoint(self, g: np.ndarray) -> np.ndarray:
+        """``Pᵀ``: padded ``(x, z)`` → ``(nz, nx)``, summing the layer onto the edge cells."""
+        b = self.nbl
+        g = np.array(g, dtype=np.float64)
+        if b:
+            g[b, :] += g[:b, :].sum(axis=0)
+            g[-b - 1, :] += g[-b:, :].sum(axis=0)
+            g = g[b:-b, :]
+            g[:, b] += g[:, :b].sum(axis=1)
+            g[:, -b - 1] += g[:, -b:].sum(axis=1)
+            g = g[:, b:-b]
+        return g.T
+
+    def _set_model(self, v2d: np.ndarray) -> np.ndarray:
+        """Write ``m = (P v)^{−2}`` into Devito; return ``P v`` (float64, padded ``(x, z)``)."""
+        vp = self._pad(v2d)
+        self._devito()["m"].data[:] = 1.0 / vp**2
+        return vp
+
+    def _set_shot(self, s: int) -> None:
+        dv = self._devito()
+        dv["src"].coordinates.data[0] = self.geometry.src_coords[s]
+        dv["src"].data[: self.nt, 0] = dv["wavelet"]
+
+    def _run(self, kind: str, **kwargs) -> None:
+        self._devito()["ops"][kind].apply(time_m=1, time_M=self.nt - 1, **kwargs)
+
+    # ------------------------------------------------------------------ shot-level kernels
+    def forward_shots(self, v: np.ndarray, shots=None) -> np.ndarray:
+        """Shot records ``(len(shots), nt, n_rec)`` for one velocity ``(1, nz, nx)``."""
+        v = self.check_velocity(v, batched_ok=False)
+        shots = self._check_shots(shots)
+        dv = self._devito()
+        self._set_model(v[0])
+        out = np.zeros((len(shots), self.nt, self.geometry.n_rec), dtype=self.dtype)
+        for i, s in enumerate(shots):
+            self._set_shot(s)
+            dv["u"].data[:] = 0
+            dv["rec"].data[:] = 0
+            self._run("forward")
+            out[i] = dv["rec"].data[: self.nt]
+        return out
+
+    def born_shots(self, v: np.ndarray, dv_model: np.ndarray, shots=None) -> np.ndarray:
+        """Born data ``J δv`` ``(len(shots), nt, n_rec)`` for a velocity perturbation ``(1, nz, nx)`` km/s."""
+        v = self.check_velocity(v, batched_ok=False)
+        shots = self._check_shots(shots)
+        dvm = np.asarray(dv_model, dtype=np.float64)
+        if dvm.shape != self.model_shape:
+            raise ShapeError(f"velocity perturbation must have shape {self.model_shape}, got {dvm.shape}")
+        d = self._devito()
+        vp = self._set_model(v[0])
+        self.check_halo(d["dm"])
+        d["dm"].data[:] = -2.0 * vp**-3 * self._pad(dvm[0])
+        out = np.zeros((len(shots), self.nt, self.geometry.n_rec), dtype=self.dtype)
+        for i, s in enumerate(shots):
+            self._set_shot(s)
+            d["u"].data[:] = 0
+            d["du"].data[:] = 0
+            d["rec"].data[:] = 0
+            self._run("born")
+            out[i] = d["rec"].data[: self.nt]
+        return out
+
+    def _adjoint_shot(self, s: int, d_target: np.ndarray, residual: bool) -> np.ndarray:
+        """Forward with save for shot ``s`` (recording ``F_s(v)``), then the adjoint run injecting
+        ``F_s(v) − d_target`` if ``residual`` else ``d_target``; accumulates ``J_mᵀ(·)`` into ``grad``.
+        Returns the recorded ``F_s(v)``."""
+        d = self._devito()
+        self._set_shot(s)
+        d["rec"].data[:] = 0
+        self._run("forward_save")
+        data = np.array(d["rec"].data[: self.nt])
+        d["rec"].data[: self.nt] = data - d_target if residual else d_target
+        d["lam"].data[:] = 0
+        self._run("adjoint")
+        return data
+
+    def _grad_to_velocity(self, vp: np.ndarray) -> np.ndarray:
+        g = np.array(self._devito()["grad"].data, dtype=np.float64) * (-2.0 * vp**-3)
+        return self._pad_adjoint(g)[None]
+
+    def adjoint_born_shots(self, v: np.ndarray, dd: np.ndarray, shots=None) -> np.ndarray:
+        """``Σ_s J_sᵀ δd_s`` over ``shots`` for ``δd`` ``(len(shots), nt, n_rec)``: a velocity ``(1, nz, nx)``."""
+        v = self.check_velocity(v, batched_ok=False)
+        shots = self._check_shots(shots)
+        dd = self._check_data(dd, len(shots), "data perturbation")
+        d = self._devito()
+        vp = self._set_model(v[0])
+        d["grad"].data[:] = 0
+        for i, s in enumerate(shots):
+            self._adjoint_shot(s, dd[i], residual=False)
+        return self._grad_to_velocity(vp).astype(self.dtype)
+
+    def misfit_gradient_shots(self, v: np.ndarray, d_obs: np.ndarray, gamma: float, shots=None):
+        """``(Σ_s ½‖F_s(v) − d_s‖²/γ², Σ_s ∇)`` over ``shots``; ``d_obs`` is ``(len(shots), nt, n_rec)``."""
+        if not (np.isfinite(gamma) and gamma > 0):
+            raise ValueRangeError(f"gamma must be a positive noise level, got {gamma}")
+        v = self.check_velocity(v, batched_ok=False)
+        shots = self._check_shots(shots)
+        d_obs = self._check_data(d_obs, len(shots), "observed data")
+        d = self._devito()
+        vp = self._set_model(v[0])
+        d["grad"].data[:] = 0
+        phi = 0.0
+        for i, s in enumerate(shots):
+            data = self._adjoint_shot(s, d_obs[i], residual=True)
+            r = data.astype(np.float64) - d_obs[i]
+            phi += 0.5 * float(np.sum(r * r))
+        g = self._grad_to_velocity(vp) / gamma**2
+        return phi / gamma**2, g.astype(self.dtype)
+
+    # ------------------------------------------------------------------ ForwardOperator protocol
+    def forward(self, v: np.ndarray) -> np.ndarray:
+        """``F(v)``: ``(1, nz, nx)`` → ``(n_src, nt, n_rec)``, or ``(B, 1, nz, nx)`` → ``(B, n_src, nt, n_rec)``."""
+        v = self.check_velocity(v)
+        if v.ndim == 4:
+            return np.stack([self.forward_shots(vi) for vi in v])
+        return self.forward_shots(v)
+
+    def jacobian(self, v: np.ndarray) -> LinearOperator:
+        """``J = ∂F/∂v`` at ``v``: ``matvec`` is Born modelling, ``rmatvec`` adjoint Born (velocity units)."""
+        v = self.check_velocity(v, batched_ok=False)
+        return LinearOperator(
+            self.model_shape,
+            self.data_shape,
+            lambda dvm: self.born_shots(v, dvm),
+            lambda dd: self.adjoint_born_shots(v, dd),
+        )
+
+    def misfit_and_gradient(self, v: np.ndarray, d_obs: np.ndarray, gamma: float) -> tuple[float, np.ndarray]:
+        """``½‖F(v) − d_obs‖²/γ²`` and its adjoint-state gradient ``(1, nz, nx)``, one shot at a time."""
+        return self.misfit_gradient_shots(v, d_obs, gamma)
