@@ -21,7 +21,9 @@ The prior step from ``σ_i`` to ``σ_{i+1}`` uses the denoised estimate ``D̃`` 
 version): deterministic (DDIM / probability-flow Euler) ``x ← D̃ + (σ_{i+1}/σ_i)(x − D̃)``, or stochastic
 (ancestral, the exact Gaussian bridge for the VE process given ``x₀ = D̃``)
 ``x ← D̃ + (σ_{i+1}²/σ_i²)(x − D̃) + σ_{i+1}√(1 − σ_{i+1}²/σ_i²) z``.
-The returned sample is the final Tweedie estimate ``D(x, σ_min)``.
+The returned samples are the states ``x`` at ``σ_min`` (draws of the posterior under the prior smoothed
+to ``σ_min``, which for the memorized prior is exactly the mixture of width ``σ = σ_min``); their final
+Tweedie estimates ``D(x, σ_min)`` are returned too, as ``denoised``.
 """
 
 from __future__ import annotations
@@ -118,13 +120,15 @@ class OperatorMisfit:
 class DPSResult:
     """Output of :func:`dps`.
 
-    ``samples``: final Tweedie estimates ``(B, *model_shape)``; ``misfit_history``: ``‖y − F(x̂₀)‖`` per
-    step and chain ``(K, B)``; ``final_misfit``: ``‖y − F(sample)‖`` per chain; ``diverged``: chains whose
+    ``samples``: states at ``σ_min`` ``(B, *model_shape)``; ``denoised``: their Tweedie estimates
+    ``D(x, σ_min)``; ``misfit_history``: ``‖y − F(x̂₀)‖`` per step and chain ``(K, B)`` (last row: the
+    samples' own misfit); ``final_misfit``: ``‖y − F(sample)‖`` per chain; ``diverged``: chains whose
     state became non-finite or whose misfit grew past ``divergence_factor`` × its first value (they are
     reported, and excluded by :meth:`valid_samples`); ``sigmas``: the schedule.
     """
 
     samples: torch.Tensor
+    denoised: torch.Tensor
     misfit_history: np.ndarray
     final_misfit: np.ndarray
     diverged: np.ndarray
@@ -222,9 +226,9 @@ def dps(
         if callback is not None:
             callback(i, x, x0)
 
-    final = denoiser.denoise(x, float(sigmas[-1])).detach()
-    phi_final, _ = misfit(final)
+    denoised = denoiser.denoise(x, float(sigmas[-1])).detach()
+    phi_final, _ = misfit(x)
     final_misfit = np.sqrt(2.0 * phi_final.detach().cpu().double().numpy())
     history[-1] = final_misfit
-    diverged |= ~np.isfinite(final_misfit) | ~torch.isfinite(final.flatten(1)).all(dim=1).cpu().numpy()
-    return DPSResult(final, history, final_misfit, diverged, sigmas, seeds)
+    diverged |= ~np.isfinite(final_misfit) | ~torch.isfinite(x.flatten(1)).all(dim=1).cpu().numpy()
+    return DPSResult(x.detach(), denoised, history, final_misfit, diverged, sigmas, seeds)
