@@ -39,6 +39,7 @@ from geomem.errors import ShapeError, ValueRangeError
 from geomem.geology.parameterization import Parameterization
 from geomem.physics.operator import ForwardOperator
 from geomem.priors.denoiser import Denoiser
+from geomem.priors.sampling import SIGMA_MAX, SIGMA_MIN, karras_sigmas
 
 GUIDANCE_RULES = ("chung", "likelihood", "normalized")
 
@@ -48,8 +49,8 @@ class DPSConfig:
     """Settings of a DPS run (the σ schedule is shared with the unconditional samplers)."""
 
     steps: int = field(default=50, metadata={"min": 2})
-    sigma_max: float = field(default=10.0, metadata={"gt": 0})
-    sigma_min: float = field(default=0.01, metadata={"gt": 0})
+    sigma_max: float = field(default=SIGMA_MAX, metadata={"gt": 0})
+    sigma_min: float = field(default=SIGMA_MIN, metadata={"gt": 0})
     rho: float = field(default=7.0, metadata={"gt": 0})
     guidance: str = field(default="chung", metadata={"choices": GUIDANCE_RULES})
     zeta: float = field(default=1.0, metadata={"min": 0})
@@ -58,15 +59,6 @@ class DPSConfig:
     guidance_start: float = field(default=0.0, metadata={"min": 0, "max": 1})
     stochastic: bool = True
     divergence_factor: float = field(default=1e3, metadata={"gt": 1})
-
-
-def karras_schedule(steps: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> np.ndarray:
-    """Karras/EDM spacing ``σ_i = (σ_max^{1/ρ} + i/(K−1)(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ``, decreasing."""
-    if not 0 < sigma_min < sigma_max:
-        raise ValueRangeError(f"need 0 < sigma_min < sigma_max, got {sigma_min}, {sigma_max}")
-    ramp = np.linspace(0.0, 1.0, steps)
-    inv = sigma_max ** (1 / rho) + ramp * (sigma_min ** (1 / rho) - sigma_max ** (1 / rho))
-    return inv**rho
 
 
 class OperatorMisfit:
@@ -169,7 +161,7 @@ def dps(
     if tuple(misfit_shape) != model_shape:
         raise ShapeError(f"prior models have shape {model_shape} but the operator expects {tuple(misfit_shape)}")
 
-    sigmas = karras_schedule(config.steps, config.sigma_min, config.sigma_max, config.rho)
+    sigmas = karras_sigmas(config.steps, config.sigma_min, config.sigma_max, config.rho).numpy()
     seeds = [seed + i for i in range(n_chains)]
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     x = sigmas[0] * _chain_noise(gens, model_shape, dtype, device)
