@@ -8,6 +8,7 @@ import typer
 
 #: modules exposing ``register(app: typer.Typer)``; each capability appends its own
 COMMAND_MODULES: list[str] = []
+COMMAND_MODULES.append("geomem.geology.commands")
 
 
 def register(app: typer.Typer) -> None:
