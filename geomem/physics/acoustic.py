@@ -39,6 +39,7 @@ objects (rebuilt on first use), so one can be shipped once to each Dask worker.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -92,6 +93,7 @@ class AcousticOperator(ForwardOperator):
         self.model_shape = (1, *shape)
         self.data_shape = (geometry.n_src, geometry.nt, geometry.n_rec)
         self._dv = None  # Devito objects, built lazily (see _devito)
+        self._lock = threading.RLock()  # one shot at a time per instance (buffers are shared)
 
     @classmethod
     def default(cls, size: int = 64, dtype=np.float32, **kwargs) -> AcousticOperator:
@@ -103,10 +105,12 @@ class AcousticOperator(ForwardOperator):
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_dv"] = None
+        del state["_lock"]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ properties
     @property
@@ -191,7 +195,8 @@ class AcousticOperator(ForwardOperator):
             origin=(-self.nbl * dx, -self.nbl * dz),
             dtype=self.dtype.type,
         )
-        so, nt, dt = self.space_order, self.nt, self.dt
+        # dt stays a symbol (a runtime argument) so the generated C does not depend on its value
+        so, nt, dt = self.space_order, self.nt, grid.time_dim.spacing
         m = Function(name="m", grid=grid, space_order=so)
         eta = Function(name="eta", grid=grid, space_order=so)
         eta.data[:] = self.damping()
@@ -200,7 +205,7 @@ class AcousticOperator(ForwardOperator):
         du = TimeFunction(name="du", grid=grid, time_order=2, space_order=so)
         lam = TimeFunction(name="lam", grid=grid, time_order=2, space_order=so)
         dm = Function(name="dm", grid=grid, space_order=so)
-        grad = Function(name="grad", grid=grid, space_order=so)
+        grad = Function(name="grad", grid=grid, space_order=so, dtype=np.float64)  # accumulated over nt steps
         # sparse buffers hold nt + 1 samples to match the saved wavefield; sample nt is never used
         src = SparseTimeFunction(name="src", grid=grid, npoint=1, nt=nt + 1)
         rec = SparseTimeFunction(name="rec", grid=grid, npoint=self.geometry.n_rec, nt=nt + 1)
@@ -279,22 +284,23 @@ class AcousticOperator(ForwardOperator):
         dv["src"].data[: self.nt, 0] = dv["wavelet"]
 
     def _run(self, kind: str, **kwargs) -> None:
-        self._devito()["ops"][kind].apply(time_m=1, time_M=self.nt - 1, **kwargs)
+        self._devito()["ops"][kind].apply(time_m=1, time_M=self.nt - 1, dt=self.dtype.type(self.dt), **kwargs)
 
     # ------------------------------------------------------------------ shot-level kernels
     def forward_shots(self, v: np.ndarray, shots=None) -> np.ndarray:
         """Shot records ``(len(shots), nt, n_rec)`` for one velocity ``(1, nz, nx)``."""
         v = self.check_velocity(v, batched_ok=False)
         shots = self._check_shots(shots)
-        dv = self._devito()
-        self._set_model(v[0])
-        out = np.zeros((len(shots), self.nt, self.geometry.n_rec), dtype=self.dtype)
-        for i, s in enumerate(shots):
-            self._set_shot(s)
-            dv["u"].data[:] = 0
-            dv["rec"].data[:] = 0
-            self._run("forward")
-            out[i] = dv["rec"].data[: self.nt]
+        with self._lock:
+            dv = self._devito()
+            self._set_model(v[0])
+            out = np.zeros((len(shots), self.nt, self.geometry.n_rec), dtype=self.dtype)
+            for i, s in enumerate(shots):
+                self._set_shot(s)
+                dv["u"].data[:] = 0
+                dv["rec"].data[:] = 0
+                self._run("forward")
+                out[i] = dv["rec"].data[: self.nt]
         return out
 
     def born_shots(self, v: np.ndarray, dv_model: np.ndarray, shots=None) -> np.ndarray:
@@ -304,18 +310,19 @@ class AcousticOperator(ForwardOperator):
         dvm = np.asarray(dv_model, dtype=np.float64)
         if dvm.shape != self.model_shape:
             raise ShapeError(f"velocity perturbation must have shape {self.model_shape}, got {dvm.shape}")
-        d = self._devito()
-        vp = self._set_model(v[0])
-        self.check_halo(d["dm"])
-        d["dm"].data[:] = -2.0 * vp**-3 * self._pad(dvm[0])
-        out = np.zeros((len(shots), self.nt, self.geometry.n_rec), dtype=self.dtype)
-        for i, s in enumerate(shots):
-            self._set_shot(s)
-            d["u"].data[:] = 0
-            d["du"].data[:] = 0
-            d["rec"].data[:] = 0
-            self._run("born")
-            out[i] = d["rec"].data[: self.nt]
+        with self._lock:
+            d = self._devito()
+            vp = self._set_model(v[0])
+            self.check_halo(d["dm"])
+            d["dm"].data[:] = -2.0 * vp**-3 * self._pad(dvm[0])
+            out = np.zeros((len(shots), self.nt, self.geometry.n_rec), dtype=self.dtype)
+            for i, s in enumerate(shots):
+                self._set_shot(s)
+                d["u"].data[:] = 0
+                d["du"].data[:] = 0
+                d["rec"].data[:] = 0
+                self._run("born")
+                out[i] = d["rec"].data[: self.nt]
         return out
 
     def _adjoint_shot(self, s: int, d_target: np.ndarray, residual: bool) -> np.ndarray:
@@ -332,39 +339,44 @@ class AcousticOperator(ForwardOperator):
         self._run("adjoint")
         return data
 
-    def _grad_to_velocity(self, vp: np.ndarray) -> np.ndarray:
+    def _shot_gradient(self, vp: np.ndarray) -> np.ndarray:
+        """The accumulated ``J_mᵀ(·)`` carried to velocity: ``Pᵀ(−2 v_pad^{−3} ⊙ grad)``, ``(1, nz, nx)`` float64."""
         g = np.array(self._devito()["grad"].data, dtype=np.float64) * (-2.0 * vp**-3)
         return self._pad_adjoint(g)[None]
 
     def adjoint_born_shots(self, v: np.ndarray, dd: np.ndarray, shots=None) -> np.ndarray:
-        """``Σ_s J_sᵀ δd_s`` over ``shots`` for ``δd`` ``(len(shots), nt, n_rec)``: a velocity ``(1, nz, nx)``."""
+        """Per-shot adjoint Born ``J_sᵀ δd_s`` for ``δd`` ``(len(shots), nt, n_rec)``: ``(len(shots), 1, nz, nx)``
+        float64 (sum over axis 0 for ``Jᵀ δd``; kept per shot so serial and parallel sums are identical)."""
         v = self.check_velocity(v, batched_ok=False)
         shots = self._check_shots(shots)
         dd = self._check_data(dd, len(shots), "data perturbation")
-        d = self._devito()
-        vp = self._set_model(v[0])
-        d["grad"].data[:] = 0
-        for i, s in enumerate(shots):
-            self._adjoint_shot(s, dd[i], residual=False)
-        return self._grad_to_velocity(vp).astype(self.dtype)
+        with self._lock:
+            d = self._devito()
+            vp = self._set_model(v[0])
+            out = np.zeros((len(shots), *self.model_shape))
+            for i, s in enumerate(shots):
+                d["grad"].data[:] = 0
+                self._adjoint_shot(s, dd[i], residual=False)
+                out[i] = self._shot_gradient(vp)
+        return out
 
-    def misfit_gradient_shots(self, v: np.ndarray, d_obs: np.ndarray, gamma: float, shots=None):
-        """``(Σ_s ½‖F_s(v) − d_s‖²/γ², Σ_s ∇)`` over ``shots``; ``d_obs`` is ``(len(shots), nt, n_rec)``."""
-        if not (np.isfinite(gamma) and gamma > 0):
-            raise ValueRangeError(f"gamma must be a positive noise level, got {gamma}")
+    def misfit_gradient_shots(self, v: np.ndarray, d_obs: np.ndarray, shots=None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-shot ``½‖F_s(v) − d_s‖²`` ``(len(shots),)`` and ``J_sᵀ(F_s(v) − d_s)`` ``(len(shots), 1, nz, nx)``,
+        float64, for ``d_obs`` ``(len(shots), nt, n_rec)`` (γ = 1; see :func:`combine_shots`)."""
         v = self.check_velocity(v, batched_ok=False)
         shots = self._check_shots(shots)
         d_obs = self._check_data(d_obs, len(shots), "observed data")
-        d = self._devito()
-        vp = self._set_model(v[0])
-        d["grad"].data[:] = 0
-        phi = 0.0
-        for i, s in enumerate(shots):
-            data = self._adjoint_shot(s, d_obs[i], residual=True)
-            r = data.astype(np.float64) - d_obs[i]
-            phi += 0.5 * float(np.sum(r * r))
-        g = self._grad_to_velocity(vp) / gamma**2
-        return phi / gamma**2, g.astype(self.dtype)
+        with self._lock:
+            d = self._devito()
+            vp = self._set_model(v[0])
+            phis, grads = np.zeros(len(shots)), np.zeros((len(shots), *self.model_shape))
+            for i, s in enumerate(shots):
+                d["grad"].data[:] = 0
+                data = self._adjoint_shot(s, d_obs[i], residual=True)
+                r = data.astype(np.float64) - d_obs[i]
+                phis[i] = 0.5 * float(np.sum(r * r))
+                grads[i] = self._shot_gradient(vp)
+        return phis, grads
 
     # ------------------------------------------------------------------ ForwardOperator protocol
     def forward(self, v: np.ndarray) -> np.ndarray:
@@ -381,9 +393,22 @@ class AcousticOperator(ForwardOperator):
             self.model_shape,
             self.data_shape,
             lambda dvm: self.born_shots(v, dvm),
-            lambda dd: self.adjoint_born_shots(v, dd),
+            lambda dd: self.adjoint_born_shots(v, dd).sum(axis=0).astype(self.dtype),
         )
 
     def misfit_and_gradient(self, v: np.ndarray, d_obs: np.ndarray, gamma: float) -> tuple[float, np.ndarray]:
         """``½‖F(v) − d_obs‖²/γ²`` and its adjoint-state gradient ``(1, nz, nx)``, one shot at a time."""
-        return self.misfit_gradient_shots(v, d_obs, gamma)
+        check_gamma(gamma)
+        phis, grads = self.misfit_gradient_shots(v, d_obs)
+        return combine_shots(phis, grads, gamma, self.dtype)
+
+
+def check_gamma(gamma: float) -> float:
+    if not (np.isfinite(gamma) and gamma > 0):
+        raise ValueRangeError(f"gamma must be a positive, finite noise level, got {gamma}")
+    return float(gamma)
+
+
+def combine_shots(phis: np.ndarray, grads: np.ndarray, gamma: float, dtype) -> tuple[float, np.ndarray]:
+    """``(Σ_s φ_s / γ², Σ_s g_s / γ²)`` summed in shot order in float64, the gradient cast to ``dtype``."""
+    return float(np.sum(phis)) / gamma**2, (np.sum(grads, axis=0) / gamma**2).astype(dtype)
