@@ -4,7 +4,7 @@ For a set of models ``s_1..s_B`` (posterior or prior samples) and a training set
 flattened to vectors (normalized coordinates, any shape ``(B, ...)``/``(N, ...)``):
 
     d_j(s)  = j-th smallest Euclidean distance ‖s − x_n‖ over n           (d_1 ≤ d_2 ≤ ...)
-    ratio_12(s) = d_1 / d_2                       memorized if ratio_12 < 1/3   (Carlini et al. 2023)
+    ratio_12(s) = d_1 / d_2                       memorized if ratio_12 < 1/3
     ratio_k(s)  = d_1 / mean(d_2, ..., d_k)       memorized if ratio_k < τ, τ ∈ {0.5, 0.7}, k = min(50, N)
 
 A ratio with a zero denominator (``d_1 = d_2 = 0``: an exact copy of a duplicated training model) is

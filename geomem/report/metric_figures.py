@@ -15,8 +15,8 @@ from geomem.errors import ShapeError, ValueRangeError
 from geomem.metrics.memorization import MemorizationReport
 from geomem.metrics.posterior_quality import Calibration, PosteriorSummary
 
-_NULL_STYLES = {"heldout": ("tab:green", "held-out vs train (null)"),
-                "leave_one_out": ("tab:gray", "leave-one-out in train (null)")}
+_NULL_STYLES = {"heldout": ("tab:green", "-", "held-out vs train (null)"),
+                "leave_one_out": ("tab:gray", "--", "leave-one-out in train (null)")}
 
 _STATISTICS = (("ratio_12", r"$d_1/d_2$ (dimensionless)"),
                ("ratio_k", r"$d_1/\mathrm{mean}(d_2..d_k)$ (dimensionless)"))
@@ -38,15 +38,15 @@ def ratio_histograms(report: MemorizationReport, bins: int = 40) -> Figure:
         crits = [c for c in report.criteria if c.statistic == stat]
         first = crits[0].name if crits else None
         for g, ratios in groups.items():
-            color, name = _NULL_STYLES.get(g, ("tab:blue", g))
             rate = f", rate {report.rates[first][g]}" if first else ""
             values = np.clip(getattr(ratios, stat), 0.0, 1.0)
             if g == "samples":
-                ax.hist(values, bins=edges, density=True, color=color, alpha=0.55,
+                ax.hist(values, bins=edges, density=True, color="tab:blue", alpha=0.55,
                         label=f"samples (n={len(ratios)}){rate}")
             else:
+                color, linestyle, name = _NULL_STYLES.get(g, ("tab:purple", "-.", f"{g} (null)"))
                 ax.hist(values, bins=edges, density=True, histtype="step", linewidth=1.8, color=color,
-                        label=f"{name} (n={len(ratios)}){rate}")
+                        linestyle=linestyle, label=f"{name} (n={len(ratios)}){rate}")
         for c, style in zip(crits, ("--", ":", "-."), strict=False):
             ax.axvline(c.threshold, color="tab:red", linestyle=style, linewidth=1.4, label=f"threshold {c.name}")
         ax.set_xlabel(label)
