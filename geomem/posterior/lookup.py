@@ -1,0 +1,45 @@
+"""The likelihood-weighted lookup: the posterior under a memorized prior as σ → 0.
+
+With the prior ``(1/N) Σ_n δ(x − x_n)`` and data ``y = F(x) + ε``, ``ε ~ N(0, γ² I)``, the posterior is
+``Σ_n w_n δ(x − x_n)`` with
+
+    log w_n = −‖y − F(x_n)‖² / 2γ² − logsumexp_k(−‖y − F(x_k)‖² / 2γ²),
+
+computed with a log-sum-exp so that the weights are finite and normalized for any γ > 0. NumPy float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+from geomem.errors import ShapeError, ValueRangeError
+
+
+def check_gamma(gamma: float) -> float:
+    """γ as a float, checked finite and > 0."""
+    g = float(gamma)
+    if not (np.isfinite(g) and g > 0):
+        raise ValueRangeError(f"gamma (data noise std) must be finite and > 0, got {gamma}")
+    return g
+
+
+def lookup_log_weights(F_train: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """Normalized log weights ``log w_n`` (N,) from the predicted data ``F_train`` ``(N, *data_shape)``."""
+    gamma = check_gamma(gamma)
+    F = np.asarray(F_train, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if F.ndim < 1 or F.shape[0] == 0:
+        raise ValueRangeError("F_train is empty; pass the data of at least one training model")
+    if F.shape[1:] != y.shape:
+        raise ShapeError(f"F_train must be (N, *y.shape) = (N, {', '.join(map(str, y.shape))}), got {F.shape}")
+    if not (np.all(np.isfinite(F)) and np.all(np.isfinite(y))):
+        raise ValueRangeError("F_train or y contains NaN or inf")
+    misfit = np.sum((F - y).reshape(F.shape[0], -1) ** 2, axis=1)
+    logits = -misfit / (2.0 * gamma**2)
+    return logits - logsumexp(logits)
+
+
+def lookup_weights(F_train: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """Normalized weights ``w_n ∝ exp(−‖y − F(x_n)‖²/2γ²)``, shape (N,)."""
+    return np.exp(lookup_log_weights(F_train, y, gamma))
