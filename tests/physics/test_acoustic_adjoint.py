@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from physics_helpers import SHAPE, random_velocity
 
 from geomem.physics.operator import dottest, taylor_test
-from tests.physics.conftest import SHAPE, random_velocity
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
