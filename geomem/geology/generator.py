@@ -35,7 +35,9 @@ def check_size(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return int(dims[0]), int(dims[1])
 
 
-def check_arguments(family: str, n: int, seed: int, difficulty: str, spacing: float, vmin: float, vmax: float):
+def check_arguments(
+    family: str, n: int, seed: int, difficulty: str, vmin: float, vmax: float, spacing: float | None = None
+) -> None:
     """Raise a :class:`ConfigError` (or ``ValueRangeError``) naming the first bad argument."""
     if family not in FAMILIES:
         raise ConfigError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
@@ -45,7 +47,7 @@ def check_arguments(family: str, n: int, seed: int, difficulty: str, spacing: fl
         raise ConfigError(f"n (number of models) must be a positive integer, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}")
-    if not (isinstance(spacing, (int, float)) and np.isfinite(spacing) and spacing > 0):
+    if spacing is not None and not (isinstance(spacing, (int, float)) and np.isfinite(spacing) and spacing > 0):
         raise ConfigError(f"spacing must be a positive grid spacing in m, got {spacing!r}")
     Parameterization(float(vmin), float(vmax))
 
@@ -67,7 +69,7 @@ def generate_models(
 ) -> tuple[np.ndarray, dict]:
     """``n`` models ``(n, 1, nz, nx)`` float32 (km/s) and a summary ``{"redrawn": [indices], ...}``."""
     shape = check_size(size)
-    check_arguments(family, n, seed, difficulty, 1.0, vmin, vmax)
+    check_arguments(family, n, seed, difficulty, vmin, vmax)
     if not (np.isfinite(min_distance) and min_distance >= 0):
         raise ConfigError(f"min_distance must be >= 0, got {min_distance!r}")
     models = np.empty((n, shape[0], shape[1]), dtype=np.float32)

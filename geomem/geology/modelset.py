@@ -131,7 +131,7 @@ def make_model_set(
     """Generate ``n`` models of ``family`` (see :mod:`geomem.geology.families`); model ``i`` depends only on
     ``(family, difficulty, size, seed, vmin, vmax, i)``, and no two models are closer than ``min_distance``."""
     shape = check_size(size)
-    check_arguments(family, n, seed, difficulty, spacing, vmin, vmax)
+    check_arguments(family, n, seed, difficulty, vmin, vmax, spacing)
     models, info = generate_models(family, n, shape, seed, vmin, vmax, difficulty, min_distance, progress)
     meta = dict(difficulty=difficulty, min_distance=min_distance, redrawn=info["redrawn"])
     return ModelSet(models, family, seed, spacing, vmin, vmax, meta)
