@@ -32,6 +32,10 @@ import numpy as np
 from geomem.config import dump_toml, to_dict
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; on success rename it over ``target``.
@@ -48,6 +52,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         with open(tmp_path, "rb+") as fh:
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file ordinary permissions
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
