@@ -25,9 +25,9 @@ from geomem.physics.operator import ForwardOperator, LinearOperator
 ENV_ADDRESS = "GEOMEM_DASK_ADDRESS"
 
 
-def resolve_client(client=None):
+def resolve_client(client=None, timeout: str = "10s"):
     """A ``distributed.Client`` for ``client`` (Client, address, or None → ``$GEOMEM_DASK_ADDRESS``), or None
-    for serial execution."""
+    for serial execution. ``timeout`` bounds the wait for a scheduler given by address."""
     if client is None:
         client = os.environ.get(ENV_ADDRESS) or None
         if client is None:
@@ -36,7 +36,7 @@ def resolve_client(client=None):
         from distributed import Client
 
         try:
-            return Client(client, timeout="10s")
+            return Client(client, timeout=timeout)
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {client!r} ({exc}); check the address") from None
     return client
