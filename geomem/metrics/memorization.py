@@ -20,9 +20,11 @@ within the training set (each training model against the other N − 1, so there
 makes the resampled count exactly ``Binomial(B, p̂)``, so the bootstrap replicates are drawn that way.
 
 Distances use ``‖a − b‖² = ‖a‖² − 2 a·b + ‖b‖²`` in blocks (memory ``O(block_B · chunk_size)``, never a
-``(B, N, d)`` tensor) with a running top-k merge; the k winners' distances are then recomputed directly
-as ``‖a − b‖`` in float64, so an exact copy has ``d_1 = 0`` exactly. CUDA tensors are processed on the
-GPU (ranking in their own precision), everything else on the CPU in float64.
+``(B, N, d)`` tensor) with a running top-k merge. The expanded form loses accuracy when ``d²`` is tiny
+against ``‖a‖² + ‖b‖²``; every winner whose relative error could exceed 1e-9 is recomputed directly as
+``‖a − b‖`` in float64, so an exact copy has ``d_1 = 0`` exactly. CUDA tensors are processed on the GPU
+(ranked in their own precision; in float32 every winner is recomputed in float64), everything else on
+the CPU in float64.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ import torch
 
 from geomem.errors import ShapeError, ValueRangeError
 
-#: elements of scratch memory (float64) a block of the top-k refinement may use
-_REFINE_BUDGET = 2**23
+#: elements of scratch memory (float64) a distance tile or a refinement block may use
+_SCRATCH = 2**23
+#: relative error in a distance above which it is recomputed directly instead of from the expanded form
+_REL_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -120,10 +124,11 @@ def nearest_neighbours(
     n_b, dim = a.shape[0], a.shape[1]
     b_sq = (b * b).sum(dim=1)
 
-    # samples per block: the (block, chunk) distance tile and the (block, k, d) refinement stay bounded
-    block = max(1, min(n_b, chunk_size, _REFINE_BUDGET // max(1, k * dim), _REFINE_BUDGET // chunk_size))
+    # samples per block: the (block, chunk) distance tile stays within the scratch budget
+    block = max(1, min(n_b, chunk_size, _SCRATCH // chunk_size))
     out_d = torch.empty(n_b, k, dtype=torch.float64, device=device)
     out_i = torch.empty(n_b, k, dtype=torch.int64, device=device)
+    eps = torch.finfo(rank_dtype).eps
     for s0 in range(0, n_b, block):
         s1 = min(n_b, s0 + block)
         ab = a[s0:s1]
@@ -142,11 +147,19 @@ def nearest_neighbours(
             cand_i = torch.cat([best_i, idx], dim=1)
             best_d, pos = torch.topk(cand_d, k, dim=1, largest=False, sorted=False)
             best_i = torch.gather(cand_i, 1, pos)
-        # exact float64 distances of the k winners, then sort ascending
-        diff = ab.to(torch.float64).unsqueeze(1) - b[best_i].to(torch.float64)
-        exact = torch.linalg.vector_norm(diff, dim=2)
-        order = torch.argsort(exact, dim=1, stable=True)
-        out_d[s0:s1] = torch.gather(exact, 1, order)
+        # The expanded form has absolute error ~ eps·(‖a‖² + ‖b‖²) in d². Where that could exceed a relative
+        # error of _REL_TOL in d, recompute ‖a − b‖ directly in float64 (exact copies get d = 0 exactly).
+        dist = best_d.to(torch.float64)
+        scale = (a_sq + b_sq[best_i]).to(torch.float64)
+        rows, cols = torch.nonzero(dist <= eps * scale / (2.0 * _REL_TOL), as_tuple=True)
+        step = max(1, _SCRATCH // dim)
+        for p0 in range(0, rows.numel(), step):
+            r, c = rows[p0:p0 + step], cols[p0:p0 + step]
+            diff = ab[r].to(torch.float64) - b[best_i[r, c]].to(torch.float64)
+            dist[r, c] = (diff * diff).sum(dim=1)
+        dist = dist.sqrt_()
+        order = torch.argsort(dist, dim=1, stable=True)
+        out_d[s0:s1] = torch.gather(dist, 1, order)
         out_i[s0:s1] = torch.gather(best_i, 1, order)
     if as_numpy:
         return out_d.cpu().numpy(), out_i.cpu().numpy()

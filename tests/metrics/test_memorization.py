@@ -45,6 +45,20 @@ def test_chunked_nn_equals_brute_force(family, chunk_size):
     assert dist.dtype == np.float64 and idx.dtype == np.int64
 
 
+def test_near_copies_with_large_norms_are_accurate():
+    """‖a‖² − 2a·b + ‖b‖² cancels catastrophically for near-copies of large vectors: those are recomputed."""
+    rng = np.random.default_rng(7)
+    train = 1000.0 + rng.standard_normal((20, 1, 8, 8))  # ‖x‖² ≈ 6.4e7
+    jitter = 1e-6 * rng.standard_normal((3, 1, 8, 8))
+    samples = train[[2, 5, 11]] + jitter
+    dist, idx = nearest_neighbours(samples, train, k=2)
+    np.testing.assert_array_equal(idx[:, 0], [2, 5, 11])
+    exact = np.linalg.norm((samples - train[[2, 5, 11]]).reshape(3, -1), axis=1)  # exact differences (Sterbenz)
+    np.testing.assert_allclose(dist[:, 0], exact, rtol=1e-12)
+    np.testing.assert_allclose(dist[:, 0], np.linalg.norm(jitter.reshape(3, -1), axis=1), rtol=1e-6)
+    np.testing.assert_allclose(dist, np.sort(brute_force(samples, train), axis=1)[:, :2], rtol=1e-9)
+
+
 def test_leave_one_out_excludes_self(family):
     train, _, _ = family
     dist, idx = nearest_neighbours(train, train, k=3, chunk_size=9, exclude_self=True)
