@@ -115,7 +115,8 @@ class DPSResult:
     ``samples``: states at ``σ_min`` ``(B, *model_shape)``; ``denoised``: their Tweedie estimates
     ``D(x, σ_min)``; ``misfit_history``: ``‖y − F(x̂₀)‖`` per step and chain ``(K, B)`` (last row: the
     samples' own misfit); ``final_misfit``: ``‖y − F(sample)‖`` per chain; ``diverged``: chains whose
-    state became non-finite or whose misfit grew past ``divergence_factor`` × its first value (they are
+    state became non-finite or whose misfit (of ``x̂₀`` along the way, or of the final sample) grew past
+    ``divergence_factor`` × its first value (they are
     reported, and excluded by :meth:`valid_samples`); ``sigmas``: the schedule.
     """
 
@@ -223,4 +224,5 @@ def dps(
     final_misfit = np.sqrt(2.0 * phi_final.detach().cpu().double().numpy())
     history[-1] = final_misfit
     diverged |= ~np.isfinite(final_misfit) | ~torch.isfinite(x.flatten(1)).all(dim=1).cpu().numpy()
+    diverged |= final_misfit > config.divergence_factor * np.maximum(history[0], 1e-30)
     return DPSResult(x.detach(), denoised, history, final_misfit, diverged, sigmas, seeds)

@@ -5,21 +5,8 @@ import pytest
 from scipy.special import logsumexp
 
 from geomem.errors import ShapeError, ValueRangeError
-from geomem.physics.operator import ForwardOperator, LinearOperator
+from geomem.physics.toy import MatrixOperator
 from geomem.posterior.matrix_free import MatrixFreeLinearizedPosterior, importance_reference
-
-
-class Linear(ForwardOperator):
-    def __init__(self, A):
-        self.A = A
-        self.model_shape = (A.shape[1],)
-        self.data_shape = (A.shape[0],)
-
-    def forward(self, m):
-        return self.A @ m
-
-    def jacobian(self, m):
-        return LinearOperator(self.model_shape, self.data_shape, lambda v: self.A @ v, lambda u: self.A.T @ u)
 
 
 def exact_linear_mixture(A, train, y, sigma, gamma):
@@ -45,7 +32,7 @@ def problem():
     A = rng.standard_normal((m, d)) / np.sqrt(d)
     train = rng.standard_normal((N, d))
     y = A @ (0.7 * train[0] + 0.3 * train[1]) + 0.05 * rng.standard_normal(m)
-    return Linear(A), train, y
+    return MatrixOperator(A), train, y
 
 
 @pytest.mark.parametrize("sigma", [0.05, 0.3, 1.0])
