@@ -18,7 +18,7 @@ float64.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ from scipy.spatial.distance import cdist
 from skimage.metrics import structural_similarity
 
 from geomem.errors import ShapeError, ValueRangeError
+from geomem.metrics.memorization import nearest_neighbours
 
 
 def _images(samples: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -212,3 +213,54 @@ def mmd(a: Any, b: Any, bandwidth: float | None = None) -> float:
         return float(np.exp(-cdist(u, v, "sqeuclidean") / (2.0 * h * h)).mean())
 
     return k(x, x) + k(y, y) - 2.0 * k(x, y)
+
+
+def compare_posteriors(
+    posteriors: Mapping[str, Any],
+    truth: Any,
+    data_range: float,
+    train: Any | None = None,
+    residual_norms: Mapping[str, Any] | None = None,
+    noise_std: float | None = None,
+    n_data: int | None = None,
+    n_bins: int = 10,
+    levels: Sequence[float] = (0.5, 0.9, 0.95),
+    pairs: Sequence[tuple[str, str]] = (("learned", "memorized"),),
+) -> dict[str, Any]:
+    """Score several sample posteriors (name → ``(S, 1, nz, nx)``) of the same truth side by side.
+
+    Per posterior: ``rmse``, ``ssim``, ``mean_std``, ``coverage@ℓ``; ``distinct_nearest`` when ``train``
+    is given; ``misfit/noise`` (median of ``‖r‖/(γ√m)``) when its residual norms are given. For every
+    pair present in ``posteriors``, the energy distance (V-statistic) between the two sample sets.
+    Returns ``{"posteriors": {name: {...}}, "energy_distance": {"a <-> b": value}}`` (plain floats).
+    """
+    if not posteriors:
+        raise ValueRangeError("pass at least one posterior (name -> samples)")
+    if residual_norms and (noise_std is None or n_data is None):
+        raise ValueRangeError("residual norms need noise_std (γ) and n_data (m) to be compared with the noise")
+    table: dict[str, dict[str, float]] = {}
+    for name, samples in posteriors.items():
+        summary = posterior_summary(samples, truth, data_range)
+        cal = calibration(samples, truth, n_bins=n_bins, levels=levels)
+        row = {"n_samples": float(summary.n_samples), **{k: float(v) for k, v in summary.scalars().items()
+                                                          if k != "n_samples"}}
+        row.update({f"coverage@{lv:g}": float(c) for lv, c in zip(cal.levels, cal.coverage, strict=True)})
+        if train is not None:
+            _, idx = nearest_neighbours(samples, train, k=1)
+            row["distinct_nearest"] = float(distinct_nearest(idx))
+        if residual_norms and name in residual_norms:
+            row["misfit/noise"] = float(np.median(data_misfit_vs_noise(residual_norms[name], noise_std, n_data)))
+        table[name] = row
+    distances = {f"{a} <-> {b}": energy_distance(posteriors[a], posteriors[b])
+                 for a, b in pairs if a in posteriors and b in posteriors}
+    return {"posteriors": table, "energy_distance": distances}
+
+
+def comparison_rows(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """``(header, rows)`` of :func:`compare_posteriors` for a report table: one row per posterior."""
+    table = result["posteriors"]
+    columns: list[str] = []
+    for row in table.values():
+        columns += [c for c in row if c not in columns]
+    rows = [[name, *[row.get(c, "n/a") for c in columns]] for name, row in table.items()]
+    return ["posterior", *columns], rows

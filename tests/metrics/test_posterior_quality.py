@@ -7,6 +7,8 @@ from scipy import stats
 from geomem.errors import ShapeError, ValueRangeError
 from geomem.metrics import (
     calibration,
+    compare_posteriors,
+    comparison_rows,
     data_misfit_vs_noise,
     distinct_nearest,
     energy_distance,
@@ -151,3 +153,27 @@ def test_bad_calibration_settings(truth):
         calibration(samples, truth, n_bins=0)
     with pytest.raises(ValueRangeError):
         calibration(np.full_like(samples, np.nan), truth)
+
+
+def test_compare_posteriors_lookup_vs_spread(truth):
+    """A lookup posterior made of 3 training copies has 3 distinct nearest models; set distances are exact."""
+    rng = np.random.default_rng(8)
+    train = truth + 0.2 * rng.standard_normal((10, *truth.shape))
+    lookup = train[rng.integers(0, 3, size=40)][:, None]
+    spread = (truth + 0.05 * rng.standard_normal((40, *truth.shape)))[:, None]
+    res = compare_posteriors({"memorized": lookup, "learned": spread, "copy": spread}, truth, data_range=1.5,
+                             train=train[:, None], residual_norms={"learned": [6.0, 6.0]}, noise_std=0.5,
+                             n_data=144, pairs=[("learned", "memorized"), ("learned", "copy")])
+    assert res["posteriors"]["memorized"]["distinct_nearest"] == 3
+    assert res["posteriors"]["learned"]["distinct_nearest"] >= 1
+    assert res["posteriors"]["learned"]["misfit/noise"] == pytest.approx(1.0)
+    assert "misfit/noise" not in res["posteriors"]["memorized"]
+    assert res["energy_distance"]["learned <-> copy"] == 0.0
+    assert res["energy_distance"]["learned <-> memorized"] == pytest.approx(energy_distance(spread, lookup))
+    assert res["posteriors"]["learned"]["rmse"] == pytest.approx(posterior_summary(spread, truth, 1.5).rmse)
+    header, rows = comparison_rows(res)
+    assert header[0] == "posterior" and "coverage@0.9" in header and len(rows) == 3
+    col = header.index("misfit/noise")
+    assert rows[1][col] == pytest.approx(1.0) and rows[0][col] == "n/a"
+    with pytest.raises(ValueRangeError, match="noise_std"):
+        compare_posteriors({"a": spread}, truth, 1.5, residual_norms={"a": [1.0]})
