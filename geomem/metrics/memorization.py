@@ -319,12 +319,23 @@ class MemorizationReport:
     def groups(self) -> tuple[str, ...]:
         return ("samples", *self.nulls)
 
+    @property
+    def level(self) -> float:
+        """Confidence level of the bootstrap intervals."""
+        return next(iter(next(iter(self.rates.values())).values())).level
+
+    def ratios(self, group: str) -> MemorizationRatios:
+        """The ratio record of ``"samples"`` or of a null (``"heldout"``, ``"leave_one_out"``)."""
+        if group == "samples":
+            return self.samples
+        if group not in self.nulls:
+            raise ValueRangeError(f"unknown group {group!r}; choose one of {list(self.groups)}")
+        return self.nulls[group]
+
     def summary_rows(self) -> tuple[list[str], list[list[str]]]:
         """``(header, rows)``: one row per criterion, each rate with its interval, nulls beside it."""
-        level = next(iter(next(iter(self.rates.values())).values())).level
-        header = ["criterion", *[f"{g} (n={len(self.samples if g == 'samples' else self.nulls[g])})"
-                                 for g in self.groups]]
-        header[0] = f"criterion (rate [{100 * level:.0f}% bootstrap CI])"
+        header = [f"criterion (rate [{100 * self.level:.0f}% bootstrap CI])",
+                  *[f"{g} (n={len(self.ratios(g))})" for g in self.groups]]
         rows = [[c.name, *[str(self.rates[c.name][g]) for g in self.groups]] for c in self.criteria]
         return header, rows
 
@@ -334,7 +345,7 @@ class MemorizationReport:
         widths = [max(len(r[j]) for r in [header, *rows]) for j in range(len(header))]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
         lines = [fmt.format(*header), "  ".join("-" * w for w in widths), *(fmt.format(*r) for r in rows)]
-        k_note = ", ".join(f"{g}: k={(self.samples if g == 'samples' else self.nulls[g]).k}" for g in self.groups)
+        k_note = ", ".join(f"{g}: k={self.ratios(g).k}" for g in self.groups)
         lines.append(f"N = {self.samples.n_train} training models; {k_note}")
         return "\n".join(lines)
 
@@ -344,8 +355,7 @@ class MemorizationReport:
         for c in self.criteria:
             out["rates"][c.name] = {g: self.rates[c.name][g].to_dict() for g in self.groups}
         for g in self.groups:
-            r = self.samples if g == "samples" else self.nulls[g]
-            out["median_ratio_k"][g] = float(np.median(r.ratio_k))
+            out["median_ratio_k"][g] = float(np.median(self.ratios(g).ratio_k))
         return out
 
 

@@ -54,12 +54,8 @@ def ratio_histograms(report: MemorizationReport, bins: int = 40) -> Figure:
         ax.set_xlim(0.0, 1.0)
         ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1, frameon=False)
     fig.suptitle(f"Nearest-neighbour ratios, N = {report.samples.n_train} training models "
-                 f"(k = {report.samples.k}); rates with {int(100 * _level(report))}% bootstrap intervals")
+                 f"(k = {report.samples.k}); rates with {100 * report.level:.0f}% bootstrap intervals")
     return fig
-
-
-def _level(report: MemorizationReport) -> float:
-    return next(iter(next(iter(report.rates.values())).values())).level
 
 
 def calibration_plot(cal: Calibration, unit: str = "km/s", title: str | None = None) -> Figure:
