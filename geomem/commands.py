@@ -9,6 +9,7 @@ import typer
 #: modules exposing ``register(app: typer.Typer)``; each capability appends its own
 COMMAND_MODULES: list[str] = []
 COMMAND_MODULES.append("geomem.geology.commands")
+COMMAND_MODULES.append("geomem.experiments.stylized_cli")
 COMMAND_MODULES.append("geomem.physics.model_cli")
 
 
