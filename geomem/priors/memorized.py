@@ -130,25 +130,27 @@ class MemorizedPrior(Denoiser):
     @staticmethod
     def _logits(xbar, xnorm, chunk, cnorm, s):
         """``−‖x − x_n‖² / 2σ²`` for one chunk, shape (B, C), distances clamped at 0."""
-        d2 = torch.clamp(xnorm[:, None] - 2.0 * (xbar @ chunk.T) + cnorm[None, :], min=0.0)
+        d2 = torch.clamp(torch.addmm(xnorm[:, None] + cnorm[None, :], xbar, chunk.T, alpha=-2.0), min=0.0)
         return -d2 / (2.0 * s[:, None] ** 2)
 
-    def _stream(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype):
+    def _stream(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype, out: torch.dtype):
         """Online log-sum-exp over chunks: returns (max logit m, Σ e^{ℓ−m}, Σ e^{ℓ−m} x̄_n), all (B,)/(B, d).
 
-        Written without in-place updates so that autograd can differentiate through it.
+        Logits are in ``work`` precision, the weighted sum of models in ``out`` precision (the input's):
+        only the distances need float64 at small σ. No in-place updates, so autograd can differentiate it.
         """
         xnorm = (xbar**2).sum(1)
         m = torch.full((xbar.shape[0],), -math.inf, dtype=work, device=xbar.device)
         tot = torch.zeros_like(m)
-        acc = torch.zeros_like(xbar)
-        for _, chunk, cnorm in self._chunks(work):
+        acc = torch.zeros(xbar.shape, dtype=out, device=xbar.device)
+        out_train = self._train(out)[0]
+        for start, chunk, cnorm in self._chunks(work):
             logits = self._logits(xbar, xnorm, chunk, cnorm, s)
             m_new = torch.maximum(m, logits.max(1).values)
             scale = torch.exp(m - m_new)
             w = torch.exp(logits - m_new[:, None])
             tot = tot * scale + w.sum(1)
-            acc = acc * scale[:, None] + w @ chunk
+            acc = acc * scale[:, None].to(out) + w.to(out) @ out_train[start : start + chunk.shape[0]]
             m = m_new
         return m, tot, acc
 
@@ -169,21 +171,26 @@ class MemorizedPrior(Denoiser):
         return best_i, best_l
 
     # ------------------------------------------------------------------ public API
-    def _denoise_flat(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype):
-        """Centred denoiser ``D̄`` (B, d) and the state the VJP needs (stream sums or top-k components)."""
-        train = self._train(work)[0]
+    def _denoise_flat(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype, out: torch.dtype):
+        """Centred denoiser ``D̄`` (B, d) in ``out`` precision and the state the VJP needs."""
+        train = self._train(out)[0]
         if self.top_k is not None:
             idx, logits = self._topk(xbar, s, work)
-            r = torch.softmax(logits, 1)
+            r = torch.softmax(logits, 1).to(out)
             return torch.einsum("bk,bkd->bd", r, train[idx]), (idx, r)
-        m, tot, acc = self._stream(xbar, s, work)
-        return acc / tot[:, None], (m, tot)
+        m, tot, acc = self._stream(xbar, s, work, out)
+        return acc / tot[:, None].to(out), (m, tot)
+
+    @staticmethod
+    def _out_dtype(x: torch.Tensor) -> torch.dtype:
+        return x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
 
     def denoise(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """``D(x, σ) = Σ_n r_n(x) x_n`` with the shape and dtype of ``x``."""
         xbar, s, work = self._prepare(x, sigma)
-        dbar, _ = self._denoise_flat(xbar, s, work)
-        return (dbar + self._train(work)[2]).to(x.dtype).reshape(x.shape)
+        out = self._out_dtype(x)
+        dbar, _ = self._denoise_flat(xbar, s, work, out)
+        return (dbar + self._train(out)[2]).to(x.dtype).reshape(x.shape)
 
     def log_density(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """``log p_σ(x) = logsumexp_n(−‖x − x_n‖²/2σ²) − log N − (d/2) log(2πσ²)``, shape (B,).
@@ -230,13 +237,14 @@ class MemorizedPrior(Denoiser):
         over the kept components only.
         """
         xbar, s, work = self._prepare(x, sigma)
-        train, _, center = self._train(work)
-        dbar, state = self._denoise_flat(xbar, s, work)
+        out = self._out_dtype(x)
+        train, _, center = self._train(out)
+        dbar, state = self._denoise_flat(xbar, s, work, out)
         d = (dbar + center).to(x.dtype).reshape(x.shape)
         g = cotangent_fn(d.detach())
         if tuple(g.shape) != tuple(x.shape):
             raise ShapeError(f"cotangent_fn must return shape {tuple(x.shape)}, got {tuple(g.shape)}")
-        gf = g.reshape(x.shape[0], self.dim).to(work)
+        gf = g.reshape(x.shape[0], self.dim).to(out)
         if self.top_k is not None:
             idx, r = state
             comp = train[idx]
@@ -244,11 +252,12 @@ class MemorizedPrior(Denoiser):
         else:
             m, tot = state
             xnorm = (xbar**2).sum(1)
-            second = torch.zeros_like(xbar)
-            for _, chunk, cnorm in self._chunks(work):
-                r = torch.exp(self._logits(xbar, xnorm, chunk, cnorm, s) - m[:, None]) / tot[:, None]
-                second = second + (r * (gf @ chunk.T)) @ chunk
-        vjp = (second - dbar * (dbar * gf).sum(1, keepdim=True)) / s[:, None] ** 2
+            second = torch.zeros(xbar.shape, dtype=out, device=xbar.device)
+            for start, chunk, cnorm in self._chunks(work):
+                r = (torch.exp(self._logits(xbar, xnorm, chunk, cnorm, s) - m[:, None]) / tot[:, None]).to(out)
+                chunk_out = train[start : start + chunk.shape[0]]
+                second = second + (r * (gf @ chunk_out.T)) @ chunk_out
+        vjp = (second - dbar * (dbar * gf).sum(1, keepdim=True)) / s[:, None].to(out) ** 2
         return d, vjp.to(x.dtype).reshape(x.shape)
 
     def truncation_report(self, x: torch.Tensor, sigma: float | torch.Tensor, measure: bool = False) -> dict:

@@ -201,3 +201,28 @@ def test_bad_input_raises_clear_errors():
         prior.sample(3, 0.0)
     with pytest.raises(GeomemError):
         MemorizedPrior(train, chunk_size=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu():
+    g = torch.Generator().manual_seed(9)
+    train = torch.randn(300, 1, 16, 16, generator=g, dtype=torch.float64)
+    x = train[:6] + 0.5 * torch.randn(6, 1, 16, 16, generator=g, dtype=torch.float64)
+    sigma = torch.tensor([0.05, 0.1, 0.3, 0.5, 1.0, 3.0], dtype=torch.float64)
+    w = torch.randn(6, 1, 16, 16, generator=g, dtype=torch.float64)
+    cpu, gpu = MemorizedPrior(train, chunk_size=64), MemorizedPrior(train, chunk_size=64).to("cuda")
+    with pytest.raises(ShapeError, match="prior.to"):
+        gpu.denoise(x, sigma)
+    for dtype, tol in ((torch.float64, 1e-10), (torch.float32, 1e-4)):
+        xc, sc = x.to(dtype), sigma.to(dtype)
+        xg, sg = xc.cuda(), sc.cuda()
+        d_gpu = gpu.denoise(xg, sg)
+        assert d_gpu.is_cuda and d_gpu.dtype == dtype
+        torch.testing.assert_close(d_gpu.cpu(), cpu.denoise(xc, sc), rtol=tol, atol=tol)
+        torch.testing.assert_close(gpu.log_density(xg, sg).cpu(), cpu.log_density(xc, sc), rtol=tol, atol=tol)
+        _, v_gpu = gpu.denoise_and_vjp(xg, sg, lambda d: w.to(d) * d)
+        _, v_cpu = cpu.denoise_and_vjp(xc, sc, lambda d: w.to(d) * d)
+        torch.testing.assert_close(v_gpu.cpu(), v_cpu, rtol=10 * tol, atol=10 * tol)
+    assert gpu.sample(4, 0.1, generator=torch.Generator(device="cuda").manual_seed(0)).is_cuda
+    r = gpu.responsibilities(train[:3].float().cuda(), 1e-4)
+    assert bool(torch.all(torch.isfinite(r))) and r.argmax(1).tolist() == [0, 1, 2]
