@@ -11,6 +11,7 @@ never depends on the velocity model being simulated.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -47,10 +48,16 @@ def laplacian_weights(space_order: int) -> np.ndarray:
     """Centred second-derivative weights ``c_0 … c_{p}`` (``p = space_order / 2``) on a unit grid."""
     if space_order < 2 or space_order % 2:
         raise ValueRangeError(f"space_order must be an even integer >= 2, got {space_order}")
+    return np.array(_laplacian_weights(int(space_order)))
+
+
+@functools.cache
+def _laplacian_weights(space_order: int) -> tuple[float, ...]:
+    """The sympy computation behind :func:`laplacian_weights` (slow: ~6 ms), done once per order."""
     p = space_order // 2
     nodes = list(range(-p, p + 1))
     w = sympy.finite_diff_weights(2, nodes, 0)[2][-1]
-    return np.array([float(w[p + k]) for k in range(p + 1)])
+    return tuple(float(w[p + k]) for k in range(p + 1))
 
 
 def critical_dt(vmax: float, spacing: tuple[float, float], space_order: int) -> float:
