@@ -16,7 +16,9 @@ weighted sum of ``x̄_n``), so memory is ``O(B·chunk + B·d)``: a ``(B, N, d)``
 Precision: the matrix-product distance has an absolute error of about ``ε·(‖x̄‖² + ‖x̄_n‖²)``; the
 logits carry that error divided by ``2σ²``. When that bound exceeds ``1e-3`` (small σ in float32) the
 distances and logits are computed in float64, which keeps weights finite, normalized and accurate down
-to σ = 1e-4 for models of a few thousand unit-size entries. Results are returned in the input's dtype.
+to σ = 1e-4 for models of a few thousand unit-size entries; the weighted sums stay in the input's
+precision. A float64 copy of a float32 training set is cached the first time that switch happens (twice
+the training set's memory). Results are returned in the input's dtype.
 """
 
 from __future__ import annotations
