@@ -11,6 +11,8 @@ COMMAND_MODULES: list[str] = []
 COMMAND_MODULES.append("geomem.geology.commands")
 COMMAND_MODULES.append("geomem.experiments.stylized_cli")
 COMMAND_MODULES.append("geomem.physics.model_cli")
+COMMAND_MODULES.append("geomem.priors.train_cli")
+COMMAND_MODULES.append("geomem.experiments.compare_cli")
 
 
 def register(app: typer.Typer) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import math
 import os
@@ -128,6 +129,7 @@ def training_array(data: Any) -> tuple[np.ndarray, dict[str, Any]]:
     """Normalized training models ``(N, 1, nz, nx)`` and model-set metadata from a ModelSet or an array.
 
     A plain array is taken as already normalized (values in about [−1, 1]). Refuses an empty set and NaN/inf.
+    ``models_sha256`` (of the normalized float32 models) lets a later user check they have the same set.
     """
     if hasattr(data, "normalized"):
         arr = np.asarray(data.normalized())
@@ -141,6 +143,8 @@ def training_array(data: Any) -> tuple[np.ndarray, dict[str, Any]]:
         raise ShapeError(f"training models must have shape (N, 1, nz, nx), got {arr.shape}")
     if arr.shape[0] == 0:
         raise ValueRangeError("the training set is empty; pass at least one model (data.n >= 1)")
+    if arr.ndim == 4 and arr.shape[0] and np.all(np.isfinite(arr)):
+        meta["models_sha256"] = hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float32).tobytes()).hexdigest()
     if not np.all(np.isfinite(arr)):
         bad = int(np.sum(~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1)))
         raise ValueRangeError(f"the training set has NaN or inf values in {bad} model(s); clean or drop them")
