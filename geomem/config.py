@@ -76,8 +76,12 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
-    """Build dataclass ``cls`` from ``data``, checking keys, types and limits."""
+def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "", base: T | None = None) -> T:
+    """Build dataclass ``cls`` from ``data``, checking keys, types and limits.
+
+    Keys missing from ``data`` keep the values of ``base`` (the field's default instance for a nested
+    table), so a TOML table that sets one key of a nested setting keeps the other defaults of its parent.
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'config'} must be a table, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
@@ -92,9 +96,13 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     kwargs = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
-        kwargs[name] = _coerce(hints[name], value, key)
+        nested_base = getattr(base, name) if base is not None else fields[name].default
+        if dataclasses.is_dataclass(hints[name]) and dataclasses.is_dataclass(nested_base):
+            kwargs[name] = from_dict(hints[name], value, key, base=nested_base)
+        else:
+            kwargs[name] = _coerce(hints[name], value, key)
         _check_limits(fields[name], kwargs[name], key)
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:

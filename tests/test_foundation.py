@@ -52,6 +52,15 @@ def test_bad_config_names_the_key(data, needle):
     assert needle in str(info.value)
 
 
+def test_nested_table_keeps_the_parents_defaults():
+    @dataclass(frozen=True)
+    class Parent:
+        inner: Inner = Inner(steps=5, rule="b")
+
+    assert from_dict(Parent, {"inner": {"steps": 7}}).inner == Inner(steps=7, rule="b")
+    assert from_dict(Parent, {}).inner == Inner(steps=5, rule="b")
+
+
 def test_missing_and_malformed_toml(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(Outer, tmp_path / "nope.toml")
