@@ -15,7 +15,7 @@ import numpy as np
 
 from geomem.config import load_toml
 from geomem.errors import DataFileError
-from geomem.experiments.compare import rebuild_report, ratios_from_arrays
+from geomem.experiments.compare import ratios_from_arrays, rebuild_report
 from geomem.metrics.posterior_quality import calibration
 from geomem.report.compare_figures import memorized_pairs, misfit_curves, posterior_grid
 from geomem.report.html import Report
