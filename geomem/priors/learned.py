@@ -75,7 +75,11 @@ def check_size(size: tuple[int, int], n_levels: int) -> None:
 
 
 def build_unet(cfg: UNetConfig, size: tuple[int, int]):
-    """A 1-channel ``diffusers.UNet2DModel`` for ``(nz, nx) = size`` models, configured by ``cfg``."""
+    """A 1-channel ``diffusers.UNet2DModel`` for ``(nz, nx) = size`` models, configured by ``cfg``.
+
+    The middle block always has self-attention (diffusers' default), so ``attention_head_dim`` must divide the
+    last level's channels as well as those of every level with ``attention = true``.
+    """
     from diffusers import UNet2DModel
 
     levels = len(cfg.channels)
@@ -83,6 +87,12 @@ def build_unet(cfg: UNetConfig, size: tuple[int, int]):
         raise ConfigError(f"model.attention needs one entry per level ({levels}), got {len(cfg.attention)}")
     if any(c % cfg.norm_groups for c in cfg.channels):
         raise ConfigError(f"every model.channels entry must be divisible by model.norm_groups={cfg.norm_groups}")
+    attn_channels = [c for c, a in zip(cfg.channels, cfg.attention, strict=True) if a] + [cfg.channels[-1]]
+    if any(c % cfg.attention_head_dim for c in attn_channels):
+        raise ConfigError(
+            f"model.attention_head_dim={cfg.attention_head_dim} must divide the channels of every attention level "
+            f"and of the middle block ({sorted(set(attn_channels))})"
+        )
     check_size(size, levels)
     down = tuple("AttnDownBlock2D" if a else "DownBlock2D" for a in cfg.attention)
     up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(cfg.attention))
