@@ -236,10 +236,13 @@ class MemorizedPrior(Denoiser):
             J_Dᵀ g = (Σ_n r_n x̄_n (x̄_n·g) − D̄ (D̄·g)) / σ²      (x̄ centred at the training mean).
 
         Two streaming passes (the second needs ``g``, which depends on ``D``); with ``top_k`` the sums run
-        over the kept components only.
+        over the kept components only. The two terms cancel when the responsibilities concentrate, and the
+        rounding error of each is amplified by 1/σ², so these sums use the distance precision (float64
+        whenever the float32 distance bound triggers, see the module docstring).
         """
         xbar, s, work = self._prepare(x, sigma)
-        out = self._out_dtype(x)
+        # the two second-moment terms cancel to O(σ² · spread): keep them in the distance precision
+        out = work
         train, _, center = self._train(out)
         dbar, state = self._denoise_flat(xbar, s, work, out)
         d = (dbar + center).to(x.dtype).reshape(x.shape)
