@@ -214,7 +214,8 @@ def forward_all(op, models: np.ndarray, client) -> np.ndarray:
     if client is None:
         return np.stack([op.forward(v) for v in models])
     ref = client.scatter(op, broadcast=True, hash=False)
-    futures = client.map(lambda o, v: o.forward(v), [ref] * len(models), list(models), pure=False)
+    model_refs = client.scatter(list(models), hash=False)
+    futures = client.map(lambda o, v: o.forward(v), [ref] * len(models), model_refs, pure=False)
     return np.stack(client.gather(futures))
 
 
