@@ -31,7 +31,6 @@ import numpy as np
 
 from geomem.config import dump_toml, to_dict
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

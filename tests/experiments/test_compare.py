@@ -24,7 +24,8 @@ def tiny_prior(tmp_path_factory):
     out = tmp_path_factory.mktemp("prior")
     tcfg = TrainConfig(steps=10, batch_size=4, device="cpu", log_every=5,
                        data=DataConfig(family=ms.family, n=12, size=(32, 32)),
-                       model=UNetConfig(channels=(8, 16), attention=(False, False), norm_groups=4, attention_head_dim=8),
+                       model=UNetConfig(channels=(8, 16), attention=(False, False), norm_groups=4,
+                                        attention_head_dim=8),
                        optim=OptimConfig(warmup_steps=2))
     train(tcfg, out, data=ms.subset(range(12)), progress=False)
     return out / "prior"
