@@ -42,7 +42,7 @@ from geomem.metrics.memorization import (
 from geomem.metrics.posterior_quality import compare_posteriors
 from geomem.physics.acoustic import AcousticOperator
 from geomem.physics.acquisition import Geometry
-from geomem.physics.parallel import ShotParallel, local_client, resolve_client
+from geomem.physics.parallel import local_client, resolve_client
 from geomem.posterior.dps import DPSConfig, OperatorMisfit, dps
 from geomem.posterior.lookup import lookup_weights
 from geomem.posterior.matrix_free import MatrixFreeLinearizedPosterior
@@ -240,7 +240,6 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
     nulls = {n: null_baselines(x_all[:n], heldout) for n in sizes}
     sigmas = karras_sigmas(config.dps.steps, config.dps.sigma_min, config.dps.sigma_max, config.dps.rho).numpy()
     with dask_client(config.workers) as client:
-        par_op = ShotParallel(op, client) if client is not None else op
         F_train = _cached(cache / f"forward_train_{n_max}.npz",
                           lambda: {"F": forward_all(op, ms.models[:n_max], client)})["F"]
         for spec, t_idx in truths.items():
@@ -253,7 +252,7 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
             write_npz(run.path / f"truth_{tag}.npz", velocity=v_true, y=y, gamma=gamma, index=t_idx)
             metrics["truths"][spec] = {"index": t_idx, "gamma": gamma, "sizes": {}}
             for n in sizes:
-                result = _posteriors_for_size(config, op, par_op, priors[n], n, x_all, F_train, y, gamma, param,
+                result = _posteriors_for_size(config, op, client, priors[n], n, x_all, F_train, y, gamma, param,
                                               cache, tag, progress)
                 samples_v = {k: param.to_velocity(v["x"]) for k, v in result.items()}
                 scores, arrays = _score(config, result, samples_v, x_all[:n], nulls[n], v_true, y, gamma, param, ms)
@@ -270,8 +269,13 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
     return metrics
 
 
-def _posteriors_for_size(config, op, par_op, learned, n, x_all, F_train, y, gamma, param, cache, tag, progress):
-    """Samples ``x`` (prior coordinates) and data misfits ``‖y − F(v(x))‖`` of every posterior for one N."""
+def _posteriors_for_size(config, op, client, learned, n, x_all, F_train, y, gamma, param, cache, tag, progress):
+    """Samples ``x`` (prior coordinates) and data misfits ``‖y − F(v(x))‖`` of every posterior for one N.
+
+    DPS chains run on the Dask workers (one task per chain per step); the linearized components run
+    serially in this process (their Born/adjoint actions are sequential, and per-shot Dask tasks cost more
+    than they save on a few cores).
+    """
     train = x_all[:n]
     S = config.chains
     out: dict[str, dict] = {}
@@ -284,7 +288,7 @@ def _posteriors_for_size(config, op, par_op, learned, n, x_all, F_train, y, gamm
     def linearized():
         order = np.argsort(w)[::-1][: config.linearized.components]
         post = MatrixFreeLinearizedPosterior.fit(
-            par_op, train, y, config.dps.sigma_min, gamma, parameterization=param, indices=order,
+            op, train, y, config.dps.sigma_min, gamma, parameterization=param, indices=order,
             rank=config.linearized.rank, cg_tol=config.linearized.cg_tol, cg_maxiter=config.linearized.cg_maxiter,
             forward_train=F_train,
         )
@@ -297,7 +301,7 @@ def _posteriors_for_size(config, op, par_op, learned, n, x_all, F_train, y, gamm
                 "adjoint_actions": stats["adjoint_actions"], "logdet_tail_bound": stats["logdet_tail_bound_max"]}
 
     out["linearized"] = _cached(cache / f"linearized_{tag}_n{n}.npz", linearized)
-    misfit = OperatorMisfit(par_op, y, param)
+    misfit = OperatorMisfit(op, y, param, client=client)
     priors = {"memorized": MemorizedPrior(torch.from_numpy(train).float())}
     if learned is not None:
         priors["learned"] = learned

@@ -61,13 +61,25 @@ class DPSConfig:
     divergence_factor: float = field(default=1e3, metadata={"gt": 1})
 
 
+def _misfit_one(operator: ForwardOperator, y: np.ndarray, p: Parameterization | None,
+                x: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(½‖F(m(x)) − y‖², ∇ₓ)`` for one model (module-level so Dask workers can run it)."""
+    m = p.to_velocity(x) if p is not None else x
+    phi, grad_m = operator.misfit_and_gradient(m, y, 1.0)
+    if p is None:
+        return phi, grad_m
+    v = x * p.half_range + p.center
+    return phi, grad_m * p.dv_dx * ((v >= p.vmin) & (v <= p.vmax))
+
+
 class OperatorMisfit:
     """``φ(x) = ½‖F(m(x)) − y‖²`` per sample and its gradient, for a NumPy :class:`ForwardOperator`.
 
     ``x``: a torch batch ``(B, *model_shape)`` in prior coordinates. With a parameterization the model is
     the clamped velocity ``m = to_velocity(x)``; the gradient is ``(∂m/∂x) Jᵀ(F(m) − y)`` with
-    ``∂m/∂x = v_h`` inside ``[vmin, vmax]`` and 0 where the clamp is active. ``map_fn`` maps a function over
-    the batch (``map`` by default; a Dask-backed map spreads chains over workers).
+    ``∂m/∂x = v_h`` inside ``[vmin, vmax]`` and 0 where the clamp is active. With a Dask ``client`` the
+    chains of a batch run on the workers, one task per chain; the operator and ``y`` are shipped to every
+    worker once, when this object is built (the operator keeps its compiled Devito objects there).
     """
 
     def __init__(
@@ -75,7 +87,7 @@ class OperatorMisfit:
         operator: ForwardOperator,
         y: np.ndarray,
         parameterization: Parameterization | None = None,
-        map_fn: Callable | None = None,
+        client=None,
     ):
         y = np.asarray(y)
         if tuple(y.shape) != tuple(operator.data_shape):
@@ -85,24 +97,24 @@ class OperatorMisfit:
         self.operator = operator
         self.y = y
         self.parameterization = parameterization
-        self.map_fn = map_fn or map
+        self.client = client
+        if client is not None:
+            self._refs = client.scatter([operator, y], broadcast=True, hash=False)
 
     @property
     def model_shape(self) -> tuple[int, ...]:
         return tuple(self.operator.model_shape)
 
-    def _one(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        p = self.parameterization
-        m = p.to_velocity(x) if p is not None else x
-        phi, grad_m = self.operator.misfit_and_gradient(m, self.y, 1.0)
-        if p is None:
-            return phi, grad_m
-        inside = (x * p.half_range + p.center >= p.vmin) & (x * p.half_range + p.center <= p.vmax)
-        return phi, grad_m * p.dv_dx * inside
-
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xs = x.detach().cpu().double().numpy()
-        results = list(self.map_fn(self._one, list(xs)))
+        xs = list(x.detach().cpu().double().numpy())
+        p = self.parameterization
+        if self.client is None:
+            results = [_misfit_one(self.operator, self.y, p, xi) for xi in xs]
+        else:
+            op_ref, y_ref = self._refs
+            n = len(xs)
+            futures = self.client.map(_misfit_one, [op_ref] * n, [y_ref] * n, [p] * n, xs, pure=False)
+            results = self.client.gather(futures)
         phi = torch.tensor([r[0] for r in results], dtype=torch.float64)
         grad = torch.from_numpy(np.stack([np.asarray(r[1], dtype=np.float64) for r in results]))
         return phi.to(x.device), grad.to(device=x.device, dtype=x.dtype)
