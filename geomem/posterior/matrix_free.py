@@ -206,11 +206,13 @@ class MatrixFreeLinearizedPosterior:
         rng = np.random.default_rng(rng)
         which = rng.choice(len(self.components), size=n_samples, p=self.weights)
         out = np.empty((n_samples, int(np.prod(self.model_shape))))
-        for s, n in enumerate(which):
-            c = self.components[n]
-            z = rng.standard_normal(out.shape[1])
+        for n, c in enumerate(self.components):
+            rows = np.flatnonzero(which == n)
+            if not len(rows):
+                continue
+            z = rng.standard_normal((len(rows), out.shape[1]))
             factor = 1.0 - 1.0 / np.sqrt(1.0 + self.sigma**2 * c.eigenvalues / self.gamma**2)
-            out[s] = c.mean + self.sigma * (z - c.eigenvectors @ (factor * (c.eigenvectors.T @ z)))
+            out[rows] = c.mean + self.sigma * (z - ((z @ c.eigenvectors) * factor) @ c.eigenvectors.T)
         return out.reshape(n_samples, *self.model_shape), which
 
     def log_density(self, x: np.ndarray) -> np.ndarray:
@@ -268,10 +270,11 @@ def importance_reference(
     sq = np.sum(flat**2, 1)[:, None] - 2 * flat @ train.T + np.sum(train**2, 1)[None, :]
     log_prior = logsumexp(-0.5 * np.maximum(sq, 0) / s2, axis=1) - np.log(len(train)) - 0.5 * d * np.log(2 * np.pi * s2)
     log_lik = np.empty(n_samples)
-    for s in range(n_samples):
-        m = parameterization.to_velocity(xs[s], clamp=False) if parameterization is not None else xs[s]
-        r = np.asarray(operator.forward(m), dtype=np.float64) - y
-        log_lik[s] = -0.5 * np.sum(r * r) / g2
+    for start in range(0, n_samples, 256):  # batched forward solves (both toy and acoustic operators batch)
+        block = xs[start : start + 256]
+        m = parameterization.to_velocity(block, clamp=False) if parameterization is not None else block
+        r = (np.asarray(operator.forward(m), dtype=np.float64) - y).reshape(len(block), -1)
+        log_lik[start : start + len(block)] = -0.5 * np.sum(r * r, axis=1) / g2
     log_w = log_lik + log_prior - posterior.log_density(xs)
     w = np.exp(log_w - logsumexp(log_w))
     return {
