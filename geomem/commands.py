@@ -13,6 +13,8 @@ COMMAND_MODULES.append("geomem.experiments.stylized_cli")
 COMMAND_MODULES.append("geomem.physics.model_cli")
 COMMAND_MODULES.append("geomem.priors.train_cli")
 COMMAND_MODULES.append("geomem.experiments.compare_cli")
+COMMAND_MODULES.append("geomem.experiments.rules_cli")
+COMMAND_MODULES.append("geomem.experiments.select_cli")
 
 
 def register(app: typer.Typer) -> None:
