@@ -15,6 +15,7 @@ COMMAND_MODULES.append("geomem.priors.train_cli")
 COMMAND_MODULES.append("geomem.experiments.compare_cli")
 COMMAND_MODULES.append("geomem.experiments.rules_cli")
 COMMAND_MODULES.append("geomem.experiments.select_cli")
+COMMAND_MODULES.append("geomem.experiments.sweep_cli")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,443 @@
+"""Memorization against training-set size N, training time and model capacity (``geomem sweep``).
+
+One config drives nested training sets (the first N models of one model set, N ∈ ``train_sizes``; each smaller
+set is a prefix of the larger), UNet capacities (base widths ``w``: a UNet of L levels has channels
+``(w, 2w, …, 2^(L−1) w)``), and one prior per (N, w) trained with the same optimizer-step budget and the same
+checkpoint steps (so the smallest set is seen most often). Then, per (N, w, checkpoint step):
+
+- ``samples``: ``S`` unconditional samples (probability-flow ODE, :func:`geomem.priors.sampling.sample`) from the
+  checkpoint's EMA weights, their nearest-neighbour ratios ``d1/d2`` and ``d1/mean(d2..dk)`` against the N training
+  models, and the null ratios (held-out models against the same N; leave-one-out), so every rate
+  ``p̂ = #{ratio < τ}/S`` (percentile-bootstrap interval) sits beside the rate a non-memorizing sampler would get;
+- ``posteriors`` (final checkpoint only): DPS with the learned prior on noisy data ``y = F(v_truth) + ε`` of a
+  held-out truth, and beside it the fully memorized counterpart of the same N — DPS with the exact memorized
+  prior, the closed-form linearized mixture and the σ → 0 lookup — all scored by
+  :func:`geomem.experiments.compare._score` (memorization rates with nulls, RMSE, calibration, misfit/noise).
+
+Stages (``stages``): ``train`` (GPU when there is one) → ``samples`` (GPU or CPU, no PDE solves) → ``posteriors``
+(Devito, CPU) → ``report`` (tables, figures, ``report.html``). Each stage reads the previous one's files, so the
+stages can run on different machines: ``priors_dir`` points at a folder of training runs made elsewhere
+(``<priors_dir>/n<N>_w<w>/checkpoints/step_XXXXXXX/ema.safetensors`` is all the sample and posterior stages read).
+Finished pieces are kept and reused when the stage runs again.
+
+Run folder (``out``)::
+
+    config.toml, provenance.json, metrics.json, report.html, figures/
+    train/n<N>_w<w>/                 geomem train run folders (unless priors_dir is set)
+    samples/n<N>_w<w>_s<step>.npz    ratio records (+ the first few samples and their nearest models)
+    samples/nulls_n<N>.npz           held-out and leave-one-out null records
+    posteriors/n<N>_w<w>.npz         posterior samples (velocity), their nearest models, misfits
+    posteriors/metrics_n<N>_w<w>.json  scores of the learned, memorized, linearized and lookup posteriors
+    cache/                           forward data of the training models, cached DPS / linearized runs
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from geomem.config import load_config
+from geomem.errors import ConfigError, DataFileError
+from geomem.experiments.compare import (
+    CompareConfig,
+    LinearizedSettings,
+    ModelSetSettings,
+    SurveySettings,
+    load_model_set,
+    ratios_from_arrays,
+    ratios_to_arrays,
+    rebuild_report,
+    truth_index,
+)
+from geomem.geology import ModelSet
+from geomem.metrics.memorization import memorization_ratios, null_baselines
+from geomem.posterior.dps import DPSConfig
+from geomem.priors.learned import LearnedPrior, UNetConfig, build_unet, load_weights
+from geomem.priors.sampling import karras_sigmas, sample
+from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, resolve_device, train
+from geomem.runs import RunFolder, write_json, write_npz
+
+STAGES = ("train", "samples", "posteriors", "report")
+#: the criterion used in the sweep's tables and figures (all criteria are kept in metrics.json)
+PRIMARY = "d1/mean(d2..dk) < 0.5"
+_STEP_DIR = re.compile(r"^step_(\d{7})$")
+
+
+@dataclass(frozen=True)
+class CapacitySettings:
+    """UNet capacities: one prior per base width ``w`` (channels ``w · 2^l`` at level ``l``)."""
+
+    widths: tuple[int, ...] = field(default=(16, 32), metadata={"min": 1})
+    levels: int = field(default=3, metadata={"min": 1})
+    attention_last: bool = True
+    layers_per_block: int = field(default=1, metadata={"min": 1})
+    norm_groups: int = field(default=8, metadata={"min": 1})
+    attention_head_dim: int = field(default=32, metadata={"min": 1})
+
+
+@dataclass(frozen=True)
+class SampleSettings:
+    """Unconditional samples per (N, w, checkpoint): PF-ODE from ``sigma_max`` to ``sigma_min``."""
+
+    n: int = field(default=256, metadata={"min": 2})
+    steps: int = field(default=50, metadata={"min": 2})
+    method: str = field(default="heun", metadata={"choices": ("euler", "heun", "stochastic")})
+    sigma_min: float = field(default=0.005, metadata={"gt": 0})
+    sigma_max: float = field(default=20.0, metadata={"gt": 0})
+    batch_size: int = field(default=256, metadata={"min": 1})
+    keep: int = field(default=8, metadata={"min": 0})
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Settings of ``geomem sweep`` (TOML tables: model_set, capacity, train, samples, survey, dps, linearized).
+
+    ``train`` is a full :class:`TrainConfig` except ``name``, ``data`` and ``model``, which the sweep sets per
+    (N, w) from ``model_set`` and ``capacity``.
+    """
+
+    train_sizes: tuple[int, ...] = field(default=(50, 200, 1000), metadata={"min": 3})
+    stages: tuple[str, ...] = field(default=STAGES, metadata={"choices": STAGES})
+    priors_dir: str = ""
+    truth: str = "heldout:0"
+    noise: float = field(default=0.055, metadata={"gt": 0})
+    chains: int = field(default=4, metadata={"min": 2})
+    seed: int = 0
+    workers: int = field(default=2, metadata={"min": 0})
+    n_boot: int = field(default=1000, metadata={"min": 10})
+    model_set: ModelSetSettings = ModelSetSettings()
+    capacity: CapacitySettings = CapacitySettings()
+    train: TrainConfig = TrainConfig(steps=3000, batch_size=64, checkpoint_steps=(250, 750, 1500), log_every=100,
+                                     bf16=False, optim=OptimConfig(warmup_steps=300))
+    samples: SampleSettings = SampleSettings()
+    survey: SurveySettings = SurveySettings()
+    dps: DPSConfig = DPSConfig(steps=20, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=1.0)
+    linearized: LinearizedSettings = LinearizedSettings()
+
+
+# ------------------------------------------------------------------------------------------ layout
+def run_name(n: int, width: int) -> str:
+    return f"n{n}_w{width}"
+
+
+def grid(config: SweepConfig) -> list[tuple[int, int]]:
+    """Every (N, w) pair of the sweep, N ascending then w ascending."""
+    return [(n, w) for n in sorted(config.train_sizes) for w in sorted(config.capacity.widths)]
+
+
+def training_root(config: SweepConfig, out: Path) -> Path:
+    return Path(config.priors_dir) if config.priors_dir else Path(out) / "train"
+
+
+def unet_config(cap: CapacitySettings, width: int) -> UNetConfig:
+    """Channels ``(w, 2w, …)``, attention only at the coarsest level (and diffusers' middle block)."""
+    return UNetConfig(channels=tuple(width * 2**level for level in range(cap.levels)),
+                      attention=(False,) * (cap.levels - 1) + (cap.attention_last,),
+                      layers_per_block=cap.layers_per_block, norm_groups=cap.norm_groups,
+                      attention_head_dim=cap.attention_head_dim)
+
+
+def train_config(config: SweepConfig, n: int, width: int) -> TrainConfig:
+    """The :class:`TrainConfig` of prior (N, w): the sweep's training recipe on the first N models."""
+    s = config.model_set
+    data = DataConfig(family=s.family, n=n, size=(s.size, s.size), spacing=s.spacing, seed=s.seed, vmin=s.vmin,
+                      vmax=s.vmax, path=s.path)
+    return dataclasses.replace(config.train, name=run_name(n, width), data=data,
+                               model=unet_config(config.capacity, width))
+
+
+def check_config(config: SweepConfig) -> None:
+    """Refuse settings that cannot give a sweep, before any work."""
+    if len(set(config.train_sizes)) != len(config.train_sizes):
+        raise ConfigError(f"train_sizes {list(config.train_sizes)} has repeats; give each N once")
+    if max(config.train_sizes) > config.model_set.heldout_start:
+        raise ConfigError(f"the largest N ({max(config.train_sizes)}) overlaps the held-out pool that starts at model "
+                          f"{config.model_set.heldout_start}; raise model_set.heldout_start and model_set.n")
+    if not config.capacity.widths:
+        raise ConfigError("capacity.widths is empty; give at least one UNet base width")
+    if any(s > config.train.steps for s in config.train.checkpoint_steps):
+        raise ConfigError(f"train.checkpoint_steps {list(config.train.checkpoint_steps)} go past train.steps "
+                          f"({config.train.steps}); drop the later ones")
+
+
+def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """``[(step, folder)]`` of a training run's checkpoints, by step (temporary folders ignored)."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted((int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir())
+
+
+def checkpoint_prior(run_dir: Path, ckpt: Path, device: torch.device | str = "cpu") -> LearnedPrior:
+    """The EMA weights of one checkpoint as a :class:`LearnedPrior`, built from the run's ``config.toml``.
+
+    Only ``ema.safetensors`` is read (any float dtype; the GPU script ships them as fp16 without optimizer state).
+    """
+    cfg_path = Path(run_dir) / "config.toml"
+    if not cfg_path.is_file():
+        raise DataFileError(f"{cfg_path} is missing; {run_dir} is not a geomem train run folder")
+    tcfg = load_config(TrainConfig, cfg_path)
+    weights = Path(ckpt) / "ema.safetensors"
+    if not weights.is_file():
+        raise DataFileError(f"{weights} is missing; the checkpoint is incomplete (rerun the train stage)")
+    unet = build_unet(tcfg.model, tuple(tcfg.data.size))
+    load_weights(unet, weights)
+    d = tcfg.data
+    meta = {"family": d.family, "vmin": d.vmin, "vmax": d.vmax, "size": list(d.size), "n": d.n, "seed": d.seed,
+            "spacing": d.spacing}
+    prior = LearnedPrior(unet.to(device).eval(), tcfg.noise.sigma_data, (tcfg.noise.sigma_min, tcfg.noise.sigma_max),
+                         model_set=meta)
+    return prior
+
+
+def _run_dirs(config: SweepConfig, out: Path, only: str | None) -> list[tuple[int, int, Path]]:
+    root = training_root(config, out)
+    pairs = [(n, w, root / run_name(n, w)) for n, w in grid(config)]
+    if only is not None:
+        pairs = [p for p in pairs if run_name(p[0], p[1]) == only]
+        if not pairs:
+            raise ConfigError(f"--run {only!r} is not in this sweep; choose one of "
+                              f"{', '.join(run_name(n, w) for n, w in grid(config))}")
+    return pairs
+
+
+# ------------------------------------------------------------------------------------------ stages
+def stage_train(config: SweepConfig, out: Path, ms: ModelSet, only: str | None = None,
+                progress: bool = True) -> dict:
+    """Train every prior (or only ``only``) that has no final checkpoint yet; interrupted runs are resumed."""
+    done = {}
+    for n, w, run_dir in _run_dirs(config, out, only):
+        tcfg = train_config(config, n, w)
+        have = [s for s, _ in checkpoints(run_dir)]
+        if tcfg.steps not in have:
+            train(tcfg, run_dir, data=ms.subset(np.arange(n)), resume=bool(have), progress=progress)
+        metrics = run_dir / "metrics.json"
+        done[run_name(n, w)] = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    return done
+
+
+def stage_samples(config: SweepConfig, out: Path, ms: ModelSet, only: str | None = None,
+                  progress: bool = True) -> None:
+    """Unconditional samples of every checkpoint, scored against the training set (and the nulls per N)."""
+    s = config.samples
+    device = resolve_device(s.device)
+    x_all = ms.normalized().astype(np.float64)
+    folder = Path(out) / "samples"
+    folder.mkdir(parents=True, exist_ok=True)
+    heldout = _heldout(config, x_all)
+    sigmas = karras_sigmas(s.steps, s.sigma_min, s.sigma_max)
+    for n, w, run_dir in _run_dirs(config, out, only):
+        train_x = x_all[:n]
+        nulls_path = folder / f"nulls_n{n}.npz"
+        if not nulls_path.is_file():
+            nulls = null_baselines(train_x, heldout)
+            write_npz(nulls_path, **{k: v for g, r in nulls.items() for k, v in ratios_to_arrays(g, r).items()})
+        ckpts = checkpoints(run_dir)
+        if not ckpts:
+            raise DataFileError(f"{run_dir} has no checkpoints; run the train stage first (or fix priors_dir)")
+        for step, ckpt in ckpts:
+            path = folder / f"{run_name(n, w)}_s{step}.npz"
+            if path.is_file():
+                continue
+            t0 = time.perf_counter()
+            prior = checkpoint_prior(run_dir, ckpt, device)
+            prior.check_model_set(ms.family, ms.vmin, ms.vmax, tuple(ms.shape[1:]))
+            with torch.no_grad():
+                x = sample(prior, s.n, sigmas, s.method, generator=config.seed, device=device,
+                           batch_size=s.batch_size).double()
+            ratios = memorization_ratios(x, torch.as_tensor(train_x, device=x.device))
+            x = x.cpu().numpy()
+            keep = x[: s.keep]
+            write_npz(path, step=step, wall_s=time.perf_counter() - t0, **ratios_to_arrays("samples", ratios),
+                      kept_velocity=ms.parameterization.to_velocity(keep),
+                      kept_nearest=ms.models[ratios.nearest[: s.keep]])
+            if progress:
+                print(f"samples {run_name(n, w)} step {step}: {time.perf_counter() - t0:.1f} s", flush=True)
+
+
+def _heldout(config: SweepConfig, x_all: np.ndarray) -> np.ndarray:
+    start = config.model_set.heldout_start
+    return x_all[start:][: config.model_set.n_heldout_null]
+
+
+def compare_config(config: SweepConfig) -> CompareConfig:
+    """The :class:`CompareConfig` whose posterior and scoring settings the posterior stage shares."""
+    return CompareConfig(priors=(), train_sizes=tuple(sorted(config.train_sizes)), truths=(config.truth,),
+                         noise=config.noise, chains=config.chains, seed=config.seed, workers=config.workers,
+                         n_boot=config.n_boot, model_set=config.model_set, survey=config.survey, dps=config.dps,
+                         linearized=config.linearized)
+
+
+def stage_posteriors(config: SweepConfig, out: Path, ms: ModelSet, progress: bool = True) -> None:
+    """DPS with each final learned prior and, per N, the memorized / linearized / lookup posteriors, all scored."""
+    from geomem.experiments.compare import (
+        _posteriors_for_size,
+        _score,
+        build_operator,
+        dask_client,
+        forward_all,
+    )
+
+    cc = compare_config(config)
+    out = Path(out)
+    folder = out / "posteriors"
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = sorted(config.train_sizes)
+    n_max = max(sizes)
+    x_all = ms.normalized().astype(np.float64)
+    param = ms.parameterization
+    heldout = _heldout(config, x_all)
+    t_idx = truth_index(config.truth, config.model_set.heldout_start, len(ms), min(sizes))
+    tag = config.truth.replace(":", "")
+    op = build_operator(ms, config.survey)
+    op.geometry.check_dispersion(ms.vmin)
+    cache = out / "cache"
+    cache.mkdir(exist_ok=True)
+    with dask_client(config.workers) as client:
+        f_path = cache / f"forward_train_{n_max}.npz"
+        if not f_path.is_file():
+            write_npz(f_path, F=forward_all(op, ms.models[:n_max], client))
+        F_train = np.load(f_path)["F"]
+        v_true = ms.models[t_idx]
+        y_clean = F_train[t_idx] if t_idx < n_max else op.forward(v_true)
+        gamma = float(config.noise * np.sqrt(np.mean(y_clean.astype(np.float64) ** 2)))
+        noise = np.random.default_rng([config.seed, t_idx]).standard_normal(y_clean.shape)
+        y = y_clean.astype(np.float64) + gamma * noise
+        write_npz(folder / "truth.npz", velocity=v_true, y=y, gamma=gamma, index=t_idx)
+        widths = sorted(config.capacity.widths)
+        root = training_root(config, out)
+        for n in sizes:
+            nulls = null_baselines(x_all[:n], heldout)
+            for w in widths:
+                metrics_path = folder / f"metrics_{run_name(n, w)}.json"
+                if metrics_path.is_file():
+                    continue
+                run_dir = root / run_name(n, w)
+                ckpts = checkpoints(run_dir)
+                if not ckpts:
+                    raise DataFileError(f"{run_dir} has no checkpoints; run the train stage first")
+                step, ckpt = ckpts[-1]
+                learned = checkpoint_prior(run_dir, ckpt)
+                w_cache = cache / f"w{w}"
+                w_cache.mkdir(exist_ok=True)
+                _share_memorized_cache(cache / f"w{widths[0]}", w_cache, tag, n)
+                result = _posteriors_for_size(cc, op, client, learned, n, x_all, F_train, y, gamma, param, w_cache,
+                                              tag, progress)
+                samples_v = {k: param.to_velocity(v["x"]) for k, v in result.items()}
+                scores, arrays = _score(cc, result, samples_v, x_all[:n], nulls, v_true, y, gamma, param, ms)
+                write_npz(folder / f"{run_name(n, w)}.npz", **{f"{k}__velocity": s for k, s in samples_v.items()},
+                          **{f"{k}__misfit": v["misfit"] for k, v in result.items()}, **arrays)
+                scores.update({"step": step, "width": w, "gamma": gamma, "truth": config.truth})
+                write_json(metrics_path, scores)
+
+
+def _share_memorized_cache(src: Path, dst: Path, tag: str, n: int) -> None:
+    """The memorized, linearized and lookup posteriors of N do not depend on the UNet width: copy the cached
+    runs of the first width so that each is computed once per N."""
+    if src == dst or not src.is_dir():
+        return
+    for name in (f"dps_memorized_{tag}_n{n}.npz", f"linearized_{tag}_n{n}.npz"):
+        if (src / name).is_file() and not (dst / name).is_file():
+            shutil.copyfile(src / name, dst / name)
+
+
+# ------------------------------------------------------------------------------------------ tables
+def sample_rows(config: SweepConfig, out: Path) -> list[dict]:
+    """One row per (N, w, step): every criterion's sample rate and null rates, with bootstrap intervals."""
+    folder = Path(out) / "samples"
+    rows = []
+    for n, w in grid(config):
+        nulls_path = folder / f"nulls_n{n}.npz"
+        files = sorted(folder.glob(f"{run_name(n, w)}_s*.npz"), key=lambda p: int(p.stem.rsplit("_s", 1)[1]))
+        if not files or not nulls_path.is_file():
+            continue
+        with np.load(nulls_path) as f:
+            nulls_arr = {k: f[k] for k in f.files}
+        nulls = {g: ratios_from_arrays(nulls_arr, g) for g in ("heldout", "leave_one_out")}
+        for path in files:
+            with np.load(path) as f:
+                arr = {k: f[k] for k in f.files}
+            rep = rebuild_report({"samples": ratios_from_arrays(arr, "samples"), **nulls}, config.n_boot, config.seed)
+            rows.append({"n": n, "width": w, "step": int(arr["step"]), "n_samples": len(rep.samples),
+                         "sample_wall_s": float(arr["wall_s"]), "memorization": rep.to_dict(),
+                         "distinct_nearest": int(np.unique(rep.samples.nearest).size)})
+    return rows
+
+
+def posterior_rows(config: SweepConfig, out: Path) -> list[dict]:
+    """One row per (N, w, posterior kind) from the posterior stage's metrics files."""
+    rows = []
+    for n, w in grid(config):
+        path = Path(out) / "posteriors" / f"metrics_{run_name(n, w)}.json"
+        if not path.is_file():
+            continue
+        m = json.loads(path.read_text())
+        for kind, mem in m["memorization"].items():
+            if kind != "learned" and w != min(config.capacity.widths):
+                continue  # the memorized, linearized and lookup posteriors depend on N only: one row per N
+            q = m["quality"]["posteriors"][kind]
+            rows.append({"n": n, "width": w, "step": m["step"], "posterior": kind,
+                         "rates": mem["memorization"]["rates"][PRIMARY], "n_diverged": mem["n_diverged"],
+                         "rmse": q["rmse"], "mean_std": q["mean_std"], "coverage@0.9": q["coverage@0.9"],
+                         "misfit/noise": q.get("misfit/noise"), "distinct_nearest": q.get("distinct_nearest")})
+    return rows
+
+
+def training_rows(config: SweepConfig, out: Path) -> list[dict]:
+    """Final loss, wall time and throughput of every training run (from its metrics.json, when present)."""
+    rows = []
+    root = training_root(config, out)
+    for n, w in grid(config):
+        path = root / run_name(n, w) / "metrics.json"
+        steps = [s for s, _ in checkpoints(root / run_name(n, w))]
+        m = json.loads(path.read_text()) if path.is_file() else {}
+        rows.append({"n": n, "width": w, "checkpoints": steps, "final_loss": m.get("final_loss"),
+                     "wall_s": m.get("wall_s_this_process"), "parameters": m.get("parameters"),
+                     "device": m.get("device"), "models_per_s": m.get("models_per_s_median")})
+    return rows
+
+
+def fmt_rate(r: dict) -> str:
+    return f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
+
+
+# ------------------------------------------------------------------------------------------ driver
+def run_sweep(config: SweepConfig, out: str | Path, only: str | None = None, progress: bool = True) -> dict:
+    """Run the configured stages into run folder ``out``; return the metrics (also ``metrics.json``)."""
+    check_config(config)
+    out = Path(out)
+    ms = load_model_set(config.model_set)
+    run = RunFolder(out, config=config, seed=config.seed)
+    timings: dict[str, float] = {}
+    for stage in STAGES:
+        if stage not in config.stages:
+            continue
+        t0 = time.perf_counter()
+        if stage == "train":
+            stage_train(config, out, ms, only, progress)
+        elif stage == "samples":
+            stage_samples(config, out, ms, only, progress)
+        elif stage == "posteriors":
+            stage_posteriors(config, out, ms, progress)
+        timings[stage] = time.perf_counter() - t0
+    metrics = {"criterion": PRIMARY, "train_sizes": sorted(config.train_sizes),
+               "widths": sorted(config.capacity.widths), "training": training_rows(config, out),
+               "samples": sample_rows(config, out), "posteriors": posterior_rows(config, out),
+               "stage_wall_s": timings, "device": str(resolve_device(config.samples.device))}
+    if "report" in config.stages:
+        from geomem.report.sweep_figures import write_report
+
+        t0 = time.perf_counter()
+        metrics["report"] = str(write_report(out, metrics))
+        timings["report"] = time.perf_counter() - t0
+    run.write_metrics(metrics, name="metrics.json" if only is None else f"metrics_{only}.json")
+    return metrics
