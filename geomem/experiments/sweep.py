@@ -155,8 +155,11 @@ def train_config(config: SweepConfig, n: int, width: int) -> TrainConfig:
                                model=unet_config(config.capacity, width))
 
 
-def check_config(config: SweepConfig) -> None:
-    """Refuse settings that cannot give a sweep, before any work."""
+def check_config(config: SweepConfig, only: str | None = None) -> None:
+    """Refuse settings that cannot give a sweep (or a ``--run`` outside it), before any work."""
+    names = [run_name(n, w) for n, w in grid(config)]
+    if only is not None and only not in names:
+        raise ConfigError(f"--run {only!r} is not in this sweep; choose one of {', '.join(names)}")
     if len(set(config.train_sizes)) != len(config.train_sizes):
         raise ConfigError(f"train_sizes {list(config.train_sizes)} has repeats; give each N once")
     if max(config.train_sizes) > config.model_set.heldout_start:
@@ -204,9 +207,6 @@ def _run_dirs(config: SweepConfig, out: Path, only: str | None) -> list[tuple[in
     pairs = [(n, w, root / run_name(n, w)) for n, w in grid(config)]
     if only is not None:
         pairs = [p for p in pairs if run_name(p[0], p[1]) == only]
-        if not pairs:
-            raise ConfigError(f"--run {only!r} is not in this sweep; choose one of "
-                              f"{', '.join(run_name(n, w) for n, w in grid(config))}")
     return pairs
 
 
@@ -258,7 +258,7 @@ def stage_samples(config: SweepConfig, out: Path, ms: ModelSet, only: str | None
             x = x.cpu().numpy()
             keep = x[: s.keep]
             write_npz(path, step=step, wall_s=time.perf_counter() - t0, **ratios_to_arrays("samples", ratios),
-                      kept_velocity=ms.parameterization.to_velocity(keep),
+                      kept_normalized=keep, kept_velocity=ms.parameterization.to_velocity(keep),
                       kept_nearest=ms.models[ratios.nearest[: s.keep]])
             if progress:
                 print(f"samples {run_name(n, w)} step {step}: {time.perf_counter() - t0:.1f} s", flush=True)
@@ -413,7 +413,7 @@ def fmt_rate(r: dict) -> str:
 # ------------------------------------------------------------------------------------------ driver
 def run_sweep(config: SweepConfig, out: str | Path, only: str | None = None, progress: bool = True) -> dict:
     """Run the configured stages into run folder ``out``; return the metrics (also ``metrics.json``)."""
-    check_config(config)
+    check_config(config, only)
     out = Path(out)
     ms = load_model_set(config.model_set)
     run = RunFolder(out, config=config, seed=config.seed)
