@@ -30,6 +30,15 @@ The model is velocity on the unpadded grid, layout ``(1, nz, nx)`` (depth first)
 rule: ``m_pad = (P v)^{−2}`` so ``J_v = J_m diag(−2 v_pad^{−3}) P`` and ``J_vᵀ = Pᵀ diag(−2 v_pad^{−3}) J_mᵀ``,
 where ``Pᵀ`` folds the padded layer back onto the edge cells (exact, not a crop).
 
+Implemented divided by ``D``, with the pointwise coefficients ``G = D⁻¹M`` and ``C = dt² D⁻¹`` computed in
+NumPy for the fixed ``dt`` (``D⁻¹(M − η dt/2) = 2G − I``), so the stencils do no division and read two
+coefficient arrays::
+
+    u^{n+1} = 2G (u^n − u^{n−1}) + u^{n−1} + C L u^n + C Sᵀ q^n
+
+and likewise for Born (``δm`` enters as ``D⁻¹ δm``) and, backward in time, for ``μ`` (receivers injected
+as ``C Rᵀ δd / dt²``). Exact in exact arithmetic; the adjoint stays the exact transpose of the code.
+
 Operators are built once per instance (lazily, one per kind) and reused; the velocity, the source
 position and the wavelet are written into preallocated Devito buffers. Shots run one at a time so
 memory holds one saved wavefield whatever the number of shots. Instances pickle without their Devito
@@ -197,48 +206,52 @@ class AcousticOperator(ForwardOperator):
         )
         # dt stays a symbol (a runtime argument) so the generated C does not depend on its value
         so, nt, dt = self.space_order, self.nt, grid.time_dim.spacing
-        m = Function(name="m", grid=grid, space_order=so)
-        eta = Function(name="eta", grid=grid, space_order=so)
-        eta.data[:] = self.damping()
+        # the recursion's pointwise coefficients, written by _set_model for the fixed dt
+        g = Function(name="g", grid=grid, space_order=so)
+        c = Function(name="c", grid=grid, space_order=so)
         u = TimeFunction(name="u", grid=grid, time_order=2, space_order=so)
         us = TimeFunction(name="us", grid=grid, time_order=2, space_order=so, save=nt + 1)
         du = TimeFunction(name="du", grid=grid, time_order=2, space_order=so)
         lam = TimeFunction(name="lam", grid=grid, time_order=2, space_order=so)
-        dm = Function(name="dm", grid=grid, space_order=so)
-        grad = Function(name="grad", grid=grid, space_order=so, dtype=np.float64)  # accumulated over nt steps
+        dm = Function(name="dm", grid=grid, space_order=so)  # holds δm / D (see born_shots)
+        # accumulated over nt steps in the operator's precision: a float64 accumulator makes Devito evaluate the
+        # whole adjoint stencil in double (2-3x slower); the float32 gradient's error is dominated by the float32
+        # wavefields either way (relative difference to float64 ~7e-5 with and without a float64 accumulator)
+        grad = Function(name="grad", grid=grid, space_order=so)
         # sparse buffers hold nt + 1 samples to match the saved wavefield; sample nt is never used
         src = SparseTimeFunction(name="src", grid=grid, npoint=1, nt=nt + 1)
         rec = SparseTimeFunction(name="rec", grid=grid, npoint=self.geometry.n_rec, nt=nt + 1)
         rec.coordinates.data[:] = self.geometry.rec_coords
 
-        big_d = m + eta * (dt / 2)
-        small_d = m - eta * (dt / 2)
-
-        def step_forward(w, extra=0):
-            return Eq(w.forward, (2 * m * w - small_d * w.backward + dt**2 * w.laplace + extra) / big_d)
+        def step(w, later, earlier, extra=0):
+            """``later = 2g (w − earlier) + earlier + c L w + extra``: the recursion divided by ``D``."""
+            return Eq(later, 2 * g * (w - earlier) + earlier + c * w.laplace + extra)
 
         def inject_src(w):
-            return src.inject(field=w.forward, expr=src * dt**2 / big_d)
+            return src.inject(field=w.forward, expr=src * c)  # dt² q / D
 
         born_src = -dm * (u.forward - 2 * u + u.backward)
         ops = {
-            "forward": Operator([step_forward(u), inject_src(u), rec.interpolate(expr=u)], name="fwd"),
+            "forward": Operator([step(u, u.forward, u.backward), inject_src(u), rec.interpolate(expr=u)],
+                                name="fwd"),
             "forward_save": Operator(
-                [step_forward(us), inject_src(us), rec.interpolate(expr=us)], name="fwd_save"
+                [step(us, us.forward, us.backward), inject_src(us), rec.interpolate(expr=us)], name="fwd_save"
             ),
             "born": Operator(
-                [step_forward(u), inject_src(u), step_forward(du, born_src), rec.interpolate(expr=du)], name="born"
+                [step(u, u.forward, u.backward), inject_src(u), step(du, du.forward, du.backward, born_src),
+                 rec.interpolate(expr=du)], name="born"
             ),
             "adjoint": Operator(
                 [
-                    Eq(lam.backward, (2 * m * lam - small_d * lam.forward + dt**2 * lam.laplace) / big_d),
-                    rec.inject(field=lam.backward, expr=rec / big_d),
+                    step(lam, lam.backward, lam.forward),
+                    rec.inject(field=lam.backward, expr=rec * c / dt**2),  # Rᵀ δd / D
                     Eq(grad, grad - (us.forward - 2 * us + us.backward) * lam),
                 ],
                 name="adjoint",
             ),
         }
-        self._dv = dict(grid=grid, m=m, u=u, us=us, du=du, lam=lam, dm=dm, grad=grad, src=src, rec=rec, ops=ops,
+        self._dv = dict(grid=grid, g=g, c=c, eta_half_dt=self.damping() * (self.dt / 2),
+                        u=u, us=us, du=du, lam=lam, dm=dm, grad=grad, src=src, rec=rec, ops=ops,
                         wavelet=self.geometry.wavelet())
         return self._dv
 
@@ -272,11 +285,16 @@ class AcousticOperator(ForwardOperator):
             g = g[:, b:-b]
         return g.T
 
-    def _set_model(self, v2d: np.ndarray) -> np.ndarray:
-        """Write ``m = (P v)^{−2}`` into Devito; return ``P v`` (float64, padded ``(x, z)``)."""
+    def _set_model(self, v2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Write the coefficients of ``m = (P v)^{−2}`` into Devito; return ``P v`` (float64, padded ``(x, z)``)
+        and ``D = m + η dt/2``."""
         vp = self._pad(v2d)
-        self._devito()["m"].data[:] = 1.0 / vp**2
-        return vp
+        m = 1.0 / vp**2
+        dv = self._devito()
+        big_d = m + dv["eta_half_dt"]
+        dv["g"].data[:] = m / big_d
+        dv["c"].data[:] = self.dt**2 / big_d
+        return vp, big_d
 
     def _set_shot(self, s: int) -> None:
         dv = self._devito()
@@ -312,9 +330,9 @@ class AcousticOperator(ForwardOperator):
             raise ShapeError(f"velocity perturbation must have shape {self.model_shape}, got {dvm.shape}")
         with self._lock:
             d = self._devito()
-            vp = self._set_model(v[0])
+            vp, big_d = self._set_model(v[0])
             self.check_halo(d["dm"])
-            d["dm"].data[:] = -2.0 * vp**-3 * self._pad(dvm[0])
+            d["dm"].data[:] = -2.0 * vp**-3 * self._pad(dvm[0]) / big_d
             out = np.zeros((len(shots), self.nt, self.geometry.n_rec), dtype=self.dtype)
             for i, s in enumerate(shots):
                 self._set_shot(s)
@@ -352,7 +370,7 @@ class AcousticOperator(ForwardOperator):
         dd = self._check_data(dd, len(shots), "data perturbation")
         with self._lock:
             d = self._devito()
-            vp = self._set_model(v[0])
+            vp, _ = self._set_model(v[0])
             out = np.zeros((len(shots), *self.model_shape))
             for i, s in enumerate(shots):
                 d["grad"].data[:] = 0
@@ -368,7 +386,7 @@ class AcousticOperator(ForwardOperator):
         d_obs = self._check_data(d_obs, len(shots), "observed data")
         with self._lock:
             d = self._devito()
-            vp = self._set_model(v[0])
+            vp, _ = self._set_model(v[0])
             phis, grads = np.zeros(len(shots)), np.zeros((len(shots), *self.model_shape))
             for i, s in enumerate(shots):
                 d["grad"].data[:] = 0
