@@ -69,9 +69,10 @@ class Denoiser(abc.ABC):
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise :class:`ShapeError` if ``x`` is not a batch of models of this prior's shape."""
-        if tuple(x.shape[1:]) != tuple(self.model_shape):
+        if x.ndim == 0 or tuple(x.shape[1:]) != tuple(self.model_shape) or x.shape[0] == 0:
             raise ShapeError(
-                f"expected a batch of shape (B, {', '.join(map(str, self.model_shape))}), got {tuple(x.shape)}"
+                f"expected a batch of shape (B, {', '.join(map(str, self.model_shape))}) with B >= 1, "
+                f"got {tuple(x.shape)}"
             )
         if not bool(torch.all(torch.isfinite(x))):
             raise ValueRangeError("input contains NaN or inf")
