@@ -5,7 +5,8 @@ With the prior ``(1/N) Σ_n δ(x − x_n)`` and data ``y = F(x) + ε``, ``ε ~ N
 
     log w_n = −‖y − F(x_n)‖² / 2γ² − logsumexp_k(−‖y − F(x_k)‖² / 2γ²),
 
-computed with a log-sum-exp so that the weights are finite and normalized for any γ > 0. NumPy float64.
+computed with a log-sum-exp of logits shifted by the smallest misfit, so that the weights are finite and
+normalized for any finite γ > 0 (γ² may under- or overflow). NumPy float64.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def lookup_log_weights(F_train: np.ndarray, y: np.ndarray, gamma: float) -> np.n
     if not (np.all(np.isfinite(F)) and np.all(np.isfinite(y))):
         raise ValueRangeError("F_train or y contains NaN or inf")
     misfit = np.sum((F - y).reshape(F.shape[0], -1) ** 2, axis=1)
-    logits = -misfit / (2.0 * gamma**2)
+    # shifting by the smallest misfit leaves the normalized weights unchanged and keeps the best model's logit
+    # at 0 (finite) even when γ² under- or overflows; dividing by γ twice avoids forming γ²
+    logits = -((misfit - misfit.min()) / (2.0 * gamma)) / gamma
     return logits - logsumexp(logits)
 
 
