@@ -7,7 +7,9 @@ is printed as one line and exits with status 2; no traceback for a user mistake.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import typer
 
@@ -42,15 +44,29 @@ def version() -> None:
 
 
 def _register() -> None:
-    """Attach the subcommands of every capability (imported lazily to keep ``--help`` fast)."""
+    """Attach the subcommands of every capability (imported lazily to keep ``--help`` fast), once per process:
+    repeated :func:`main` calls must not register every command again."""
+    if getattr(app, "_geomem_registered", False):
+        return
     from geomem import commands
 
     commands.register(app)
+    app._geomem_registered = True
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning a GeomemError into a one-line message and exit status 2."""
+    """Entry point: run the app, turning a GeomemError into a one-line message and exit status 2.
+
+    SIGTERM is handled like SIGINT (Ctrl-C): the command unwinds, temporary files of unfinished writes are
+    removed, finished files stay, and the program prints ``Aborted!`` and exits with status 130. (``geomem train``
+    catches both itself: it checkpoints, says so and exits 0.)"""
     _register()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
     try:
         app(args=argv)
     except GeomemError as exc:
@@ -58,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as exc:  # normal end of a typer command, --help, or a usage error (status 2)
         return int(exc.code or 0)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, old_term)
     return 0
 
 
