@@ -1,0 +1,105 @@
+"""`geomem sweep` on the tiny config: nested training sets, one prior per (N, width) with the same step budget,
+checkpoint memorization ratios recomputed by brute force, checkpoint loading against the saved prior, the memorized
+posterior of each N beside the learned one, the report, and bad input refused before any work."""
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from geomem.cli import main
+from geomem.config import load_config
+from geomem.errors import ConfigError
+from geomem.experiments.compare import load_model_set
+from geomem.experiments.sweep import PRIMARY, SweepConfig, checkpoint_prior, checkpoints, grid, run_name, run_sweep
+from geomem.priors.learned import LearnedPrior
+
+TINY = "data/configs/sweep_tiny.toml"
+# smaller still than the shipped tiny config, to keep the test near 30 s on one core
+FAST = {"train.steps": 16, "train.checkpoint_steps": [8], "samples.n": 12, "dps.steps": 3, "chains": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    cfg = load_config(SweepConfig, TINY, FAST)
+    return cfg, out, run_sweep(cfg, out, progress=False)
+
+
+def test_every_prior_has_the_same_step_budget_on_a_nested_prefix(tiny):
+    cfg, out, metrics = tiny
+    ms = load_model_set(cfg.model_set)
+    assert [(r["n"], r["width"]) for r in metrics["training"]] == grid(cfg) == [(6, 4), (6, 8), (12, 4), (12, 8)]
+    for n, w in grid(cfg):
+        run = out / "train" / run_name(n, w)
+        assert [s for s, _ in checkpoints(run)] == [8, 16]
+        saved = json.loads((run / "prior" / "config.json").read_text())["model_set"]
+        prefix = np.ascontiguousarray(ms.normalized()[:n], dtype=np.float32)
+        assert saved["n"] == n and saved["models_sha256"] == hashlib.sha256(prefix.tobytes()).hexdigest()
+        assert saved["size"] == [16, 16]
+    params = {r["width"]: r["parameters"] for r in metrics["training"]}
+    assert params[8] > 2 * params[4]  # two capacities
+
+
+def test_checkpoint_prior_is_the_saved_final_prior(tiny):
+    _, out, _ = tiny
+    run = out / "train" / "n6_w8"
+    step, ckpt = checkpoints(run)[-1]
+    a = checkpoint_prior(run, ckpt)
+    b = LearnedPrior.from_pretrained(run / "prior")  # the same EMA weights, saved in fp16
+    x = torch.randn(3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        da, db = a(x, 0.5), b(x, 0.5)
+    assert step == 16
+    assert torch.allclose(da, db, atol=2e-2)
+    assert not torch.allclose(da, checkpoint_prior(run, checkpoints(run)[0][1])(x, 0.5), atol=1e-4)
+
+
+def test_sample_ratios_match_brute_force_nearest_neighbours(tiny):
+    cfg, out, metrics = tiny
+    ms = load_model_set(cfg.model_set)
+    train = ms.normalized().astype(np.float64)
+    for n, w in grid(cfg):
+        with np.load(out / "samples" / f"{run_name(n, w)}_s16.npz") as f:
+            kept = f["kept_normalized"].reshape(len(f["kept_normalized"]), -1)
+            ratio_k, nearest = f["samples__ratio_k"], f["samples__nearest"]
+        d = np.linalg.norm(kept[:, None, :] - train[:n].reshape(1, n, -1), axis=2)
+        d.sort(axis=1)
+        k = min(50, n)
+        np.testing.assert_allclose(ratio_k[: len(kept)], d[:, 0] / d[:, 1:k].mean(1), rtol=1e-9)
+        assert nearest.max() < n
+    rows = [r for r in metrics["samples"] if r["n"] == 6 and r["width"] == 4]
+    assert [r["step"] for r in rows] == [8, 16]
+    with np.load(out / "samples" / "nulls_n6.npz") as f:
+        expect = float(np.mean(f["heldout__ratio_k"] < 0.5))
+    assert rows[0]["memorization"]["rates"][PRIMARY]["heldout"]["rate"] == pytest.approx(expect)
+
+
+def test_memorized_posterior_beside_each_learned_one(tiny):
+    cfg, out, metrics = tiny
+    kinds = {(r["n"], r["posterior"]) for r in metrics["posteriors"]}
+    for n in cfg.train_sizes:
+        assert {(n, k) for k in ("learned", "memorized", "linearized", "lookup")} <= kinds
+        look = next(r for r in metrics["posteriors"] if r["n"] == n and r["posterior"] == "lookup")
+        # the σ → 0 posterior of the memorized prior draws training models themselves (d1 = 0): all flagged,
+        # with the held-out null beside it
+        assert look["rates"]["samples"]["rate"] == 1.0 and look["rates"]["heldout"]["rate"] < 1.0
+        assert look["distinct_nearest"] <= cfg.chains
+    learned = [r for r in metrics["posteriors"] if r["posterior"] == "learned"]
+    assert sorted((r["n"], r["width"]) for r in learned) == grid(cfg)
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 + len(grid(cfg))
+    assert (out / "figures" / "rate_vs_n.png").is_file() and (out / "figures" / "rate_vs_step.png").is_file()
+
+
+def test_bad_input_is_refused_before_work(tmp_path):
+    with pytest.raises(ConfigError, match="held-out pool"):
+        run_sweep(load_config(SweepConfig, TINY, {"train_sizes": [6, 30]}), tmp_path / "a")
+    with pytest.raises(ConfigError, match="past train.steps"):
+        run_sweep(load_config(SweepConfig, TINY, {"train.checkpoint_steps": [500]}), tmp_path / "b")
+    with pytest.raises(ConfigError, match="not in this sweep"):
+        run_sweep(load_config(SweepConfig, TINY, {"stages": ["train"]}), tmp_path / "c", only="n7_w4")
+    assert not any((tmp_path / p).exists() for p in "abc")
+    assert main(["sweep", "-c", TINY, "--out", str(tmp_path / "d"), "train_sizes=[2]"]) == 2
