@@ -203,7 +203,8 @@ class MemorizedPrior(Denoiser):
         xnorm = (xbar**2).sum(1)
         parts = [torch.logsumexp(self._logits(xbar, xnorm, c, cn, s), 1) for _, c, cn in self._chunks(work)]
         lse = torch.logsumexp(torch.stack(parts, 1), 1)
-        out = lse - math.log(self.n_train) - 0.5 * self.dim * torch.log(2.0 * math.pi * s**2)
+        # d·log σ rather than log σ²: σ² overflows float32 for σ > ~1.8e19
+        out = lse - math.log(self.n_train) - self.dim * (0.5 * math.log(2.0 * math.pi) + torch.log(s))
         return out.to(x.dtype)
 
     def responsibilities(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
