@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning a GeomemError into a one-line message and exit status 2.
 
     SIGTERM is handled like SIGINT (Ctrl-C): the command unwinds, temporary files of unfinished writes are
-    removed, finished files stay, and the program prints ``Aborted!`` and exits with status 130. (``geomem train``
+    removed, finished files stay, and the program prints ``Aborted! ...`` and exits with status 130. (``geomem train``
     catches both itself: it checkpoints, says so and exits 0.)"""
     _register()
     in_main_thread = threading.current_thread() is threading.main_thread()
@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     except GeomemError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except SystemExit as exc:  # normal end of a typer command, --help, or a usage error (status 2)
+    except SystemExit as exc:  # normal end of a typer command, --help, a usage error (2) or an interruption (130)
+        if exc.code == 130:
+            typer.echo("Aborted! (interrupted; finished files are kept, rerun to redo only what is missing)", err=True)
         return int(exc.code or 0)
     finally:
         if in_main_thread:
