@@ -17,7 +17,8 @@ def _execute(path: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
     os.environ["GEOMEM_NOTEBOOK_TINY"] = "1"
     os.environ["GEOMEM_ROOT"] = str(ROOT)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(ROOT)}})
     client.execute()
     return nb
 
