@@ -116,9 +116,9 @@ class MemorizedPrior(Denoiser):
         work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         _, norms, center = self._train(work)
         xbar = xf.to(work) - center
+        s_min = float(s.min())  # divide twice: s_min² overflows a Python float for σ > ~1e154
         bound = torch.finfo(work).eps * (float((xbar.detach() ** 2).sum(1).max()) + float(norms.max())) / (
-            2.0 * float(s.min()) ** 2
-        )
+            2.0 * s_min) / s_min
         if work != torch.float64 and bound > _LOGIT_TOL:
             work = torch.float64
             xbar = xf.to(work) - self._train(work)[2]
