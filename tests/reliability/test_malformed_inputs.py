@@ -99,7 +99,7 @@ def test_memorized_prior_denoise_and_log_density(data, shape, poison, sigma, sig
     x = torch.as_tensor(data.draw(arrays(shape, poison)), dtype=dtype)
     s = sigma
     if sigma_kind != "float" and len(shape) and shape[0]:
-        s = torch.full((shape[0] + (sigma_kind == "wrong-length"),), sigma, dtype=dtype)
+        s = torch.full((shape[0] + (sigma_kind == "wrong-length"),), sigma, dtype=torch.float64).to(dtype)
     d = finite_or_geomem_error(prior.denoise, x, s)
     lp = finite_or_geomem_error(prior.log_density, x, s)
     if d is not None:
