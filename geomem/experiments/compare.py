@@ -252,10 +252,11 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
             write_npz(run.path / f"truth_{tag}.npz", velocity=v_true, y=y, gamma=gamma, index=t_idx)
             metrics["truths"][spec] = {"index": t_idx, "gamma": gamma, "sizes": {}}
             for n in sizes:
-                result = _posteriors_for_size(config, op, client, priors[n], n, x_all, F_train, y, gamma, param,
+                result = posteriors_for_size(config, op, client, priors[n], n, x_all, F_train, y, gamma, param,
                                               cache, tag, progress)
                 samples_v = {k: param.to_velocity(v["x"]) for k, v in result.items()}
-                scores, arrays = _score(config, result, samples_v, x_all[:n], nulls[n], v_true, y, gamma, param, ms)
+                scores, arrays = score_posteriors(config, result, samples_v, x_all[:n], nulls[n], v_true, y, gamma,
+                                                  param, ms, op=op, F_train=F_train[:n])
                 histories = {f"{k}__history": v["history"] for k, v in result.items() if "history" in v}
                 write_npz(run.path / f"samples_{tag}_n{n}.npz", sigmas=sigmas,
                           **{f"{k}__velocity": s for k, s in samples_v.items()},
@@ -269,7 +270,7 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
     return metrics
 
 
-def _posteriors_for_size(config, op, client, learned, n, x_all, F_train, y, gamma, param, cache, tag, progress):
+def posteriors_for_size(config, op, client, learned, n, x_all, F_train, y, gamma, param, cache, tag, progress):
     """Samples ``x`` (prior coordinates) and data misfits ``‖y − F(v(x))‖`` of every posterior for one N.
 
     DPS chains run on the Dask workers (one task per chain per step); the linearized components run
@@ -334,8 +335,13 @@ def ratios_from_arrays(arrays: dict, prefix: str) -> MemorizationRatios:
     return MemorizationRatios(**{k: (int(v) if k in ("k", "n_train") else v) for k, v in fields.items()})
 
 
-def _score(config, result, samples_v, train_x, nulls, v_true, y, gamma, param, ms) -> tuple[dict, dict]:
-    """Metrics (JSON) and arrays (npz) of every posterior for one (truth, N)."""
+def score_posteriors(config, result, samples_v, train_x, nulls, v_true, y, gamma, param, ms,
+                     op=None, F_train=None) -> tuple[dict, dict]:
+    """Metrics (JSON) and arrays (npz) of every posterior for one (truth, N).
+
+    With the operator and the training data ``F_train``, each sample's record also holds the data-space
+    distance ``‖F(x) − F(x_nn)‖`` to its nearest training model (one forward solve per sample).
+    """
     n = len(train_x)
     weights = {"lookup": result["lookup"]["weights"], "linearized": result["linearized"]["weights"]}
     scores: dict = {}
@@ -344,10 +350,16 @@ def _score(config, result, samples_v, train_x, nulls, v_true, y, gamma, param, m
         keep = ~res["diverged"].astype(bool) if "diverged" in res else np.ones(len(res["x"]), bool)
         ratios = memorization_ratios(res["x"][keep], train_x)
         rep = rebuild_report({"samples": ratios, **nulls}, config.n_boot, config.seed)
+        data_dist = None
+        if op is not None and F_train is not None:
+            F_s = np.asarray(op.forward(samples_v[kind][keep]), dtype=np.float64)
+            data_dist = np.linalg.norm((F_s - F_train[ratios.nearest]).reshape(len(F_s), -1), axis=1)
+            arrays[f"{kind}__data_distance"] = data_dist
         scores[kind] = {"memorization": rep.to_dict(), "summary_table": rep.summary_table(),
                         "n_diverged": int((~keep).sum()),
                         "records": per_sample_record(ratios, lookup_weights=weights["lookup"],
-                                                     linearized_weights=weights["linearized"])}
+                                                     linearized_weights=weights["linearized"],
+                                                     data_distances=data_dist)}
         arrays.update(ratios_to_arrays(f"{kind}__samples", ratios))
         arrays[f"{kind}__kept"] = keep
         arrays[f"{kind}__nearest_velocity"] = param.to_velocity(train_x[ratios.nearest])

@@ -12,7 +12,7 @@ checkpoint steps (so the smallest set is seen most often). Then, per (N, w, chec
 - ``posteriors`` (final checkpoint only): DPS with the learned prior on noisy data ``y = F(v_truth) + ε`` of a
   held-out truth, and beside it the fully memorized counterpart of the same N — DPS with the exact memorized
   prior, the closed-form linearized mixture and the σ → 0 lookup — all scored by
-  :func:`geomem.experiments.compare._score` (memorization rates with nulls, RMSE, calibration, misfit/noise).
+  :func:`geomem.experiments.compare.score_posteriors` (memorization rates with nulls, RMSE, calibration, misfit/noise).
 
 Stages (``stages``): ``train`` (GPU when there is one) → ``samples`` (GPU or CPU, no PDE solves) → ``posteriors``
 (Devito, CPU) → ``report`` (tables, figures, ``report.html``). Each stage reads the previous one's files, so the
@@ -280,11 +280,11 @@ def compare_config(config: SweepConfig) -> CompareConfig:
 def stage_posteriors(config: SweepConfig, out: Path, ms: ModelSet, progress: bool = True) -> None:
     """DPS with each final learned prior and, per N, the memorized / linearized / lookup posteriors, all scored."""
     from geomem.experiments.compare import (
-        _posteriors_for_size,
-        _score,
         build_operator,
         dask_client,
         forward_all,
+        posteriors_for_size,
+        score_posteriors,
     )
 
     cc = compare_config(config)
@@ -330,10 +330,10 @@ def stage_posteriors(config: SweepConfig, out: Path, ms: ModelSet, progress: boo
                 w_cache = cache / f"w{w}"
                 w_cache.mkdir(exist_ok=True)
                 _share_memorized_cache(cache / f"w{widths[0]}", w_cache, tag, n)
-                result = _posteriors_for_size(cc, op, client, learned, n, x_all, F_train, y, gamma, param, w_cache,
+                result = posteriors_for_size(cc, op, client, learned, n, x_all, F_train, y, gamma, param, w_cache,
                                               tag, progress)
                 samples_v = {k: param.to_velocity(v["x"]) for k, v in result.items()}
-                scores, arrays = _score(cc, result, samples_v, x_all[:n], nulls, v_true, y, gamma, param, ms)
+                scores, arrays = score_posteriors(cc, result, samples_v, x_all[:n], nulls, v_true, y, gamma, param, ms)
                 write_npz(folder / f"{run_name(n, w)}.npz", **{f"{k}__velocity": s for k, s in samples_v.items()},
                           **{f"{k}__misfit": v["misfit"] for k, v in result.items()}, **arrays)
                 scores.update({"step": step, "width": w, "gamma": gamma, "truth": config.truth})
