@@ -42,6 +42,7 @@ from geomem.metrics.memorization import (
 from geomem.metrics.posterior_quality import compare_posteriors
 from geomem.physics.acoustic import AcousticOperator
 from geomem.physics.acquisition import Geometry
+from geomem.physics.faults import BoundedClient
 from geomem.physics.parallel import local_client, resolve_client
 from geomem.posterior.dps import DPSConfig, OperatorMisfit, dps
 from geomem.posterior.lookup import lookup_weights
@@ -171,18 +172,22 @@ def build_operator(ms: ModelSet, s: SurveySettings) -> AcousticOperator:
 
 
 @contextlib.contextmanager
-def dask_client(workers: int):
-    """A Dask client: ``$GEOMEM_DASK_ADDRESS`` if set, a LocalCluster of ``workers`` processes, or none (0)."""
+def dask_client(workers: int, timeout_s: float = 600.0):
+    """A Dask client: ``$GEOMEM_DASK_ADDRESS`` if set, a LocalCluster of ``workers`` processes, or none (0).
+
+    The client is wrapped in :class:`~geomem.physics.faults.BoundedClient`: every wait is bounded, and a
+    cluster that lost all its workers raises ``ClusterError`` instead of hanging.
+    """
     external = resolve_client(None)
     if external is not None:
-        yield external
+        yield BoundedClient(external, timeout_s=timeout_s)
         return
     if workers <= 1:
         yield None
         return
     client = local_client(workers)
     try:
-        yield client
+        yield BoundedClient(client, timeout_s=timeout_s)
     finally:
         client.close()
         cluster = getattr(client, "cluster", None)

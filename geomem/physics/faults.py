@@ -54,6 +54,10 @@ class BoundedClient:
         kwargs.setdefault("retries", self.retries)
         return self._client.submit(fn, *args, **kwargs)
 
+    def map(self, fn, *iterables: Any, **kwargs: Any) -> list:
+        kwargs.setdefault("retries", self.retries)
+        return self._client.map(fn, *iterables, **kwargs)
+
     def gather(self, futures: list) -> list:
         """Results of ``futures``, waiting at most ``timeout_s``; :class:`ClusterError` when they cannot come."""
         from distributed import wait
