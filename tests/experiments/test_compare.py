@@ -2,6 +2,9 @@
 writes the metrics and a report, flags memorized-prior samples as memorized beside the held-out null."""
 
 import json
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -88,3 +91,12 @@ def test_bad_inputs_fail_before_work(tmp_path, tiny_prior):
         run_compare(load_config(CompareConfig, TINY_TOML, {"truths": ["train:50"]}), tmp_path / "z")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
     assert main(["compare", "-c", TINY_TOML, "--out", str(tmp_path / "w"), "--model-set", "nope.npz"]) == 2
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("chromium", "/usr/bin/chromium")),
+                    reason="Chromium is not installed (apt-get install chromium); the render check needs a browser")
+def test_report_renders_every_figure_in_headless_chromium(tiny_run):
+    out, _ = tiny_run
+    proc = subprocess.run([sys.executable, "scripts/render_report.py", str(out / "report.html")],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
