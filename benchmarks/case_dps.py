@@ -1,0 +1,176 @@
+"""Case 3: diffusion posterior sampling, time per step split into denoiser, VJP, physics and overhead.
+
+One chain of :func:`geomem.posterior.dps` (Chung guidance, the default schedule) at 64² with the 5-shot
+survey, for the shipped learned prior (``data/priors/n50``, a diffusers UNet behind EDM preconditioning)
+and for the memorized prior of 50 random models. Instrumentation, without touching the sampler:
+
+- ``denoiser``: time inside ``denoise`` calls (the UNet forward pass, or the memorized mixture);
+- ``physics``: time inside the misfit (Devito forward + adjoint-state gradient of every shot, on CPU);
+- ``vjp``: for the learned prior, the rest of ``denoise_and_vjp`` (the autograd backward pass through the
+  UNet); the memorized prior computes ``D`` and its analytic VJP in one fused pass, reported as
+  ``denoiser+vjp`` with no split;
+- ``overhead``: step wall time minus the three (the sampler's own tensor work, noise draws, bookkeeping).
+
+Steps are delimited by the sampler's ``callback``; statistics are over the steps of the chain. A posterior
+sample's time also includes the final denoise and misfit after the last step. Target: overhead ≤ 10 % of
+the step. On a GPU machine without Devito (``physics="placeholder"``) the misfit is replaced by
+``φ = ½‖x‖²`` on the device (negligible cost), so the network part is timed on the GPU and physics is not.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks.common import summarize
+from geomem.priors.denoiser import Denoiser
+
+ROOT = Path(__file__).resolve().parent.parent
+FULL = {"size": 64, "steps": 50, "n_shots": 5, "priors": ["learned", "memorized"]}
+QUICK = {"size": 64, "steps": 3, "n_shots": 1, "priors": ["learned", "memorized"]}
+
+
+class Clock:
+    """Accumulates seconds per component between step boundaries."""
+
+    def __init__(self, sync):
+        self.sync = sync
+        self.acc = {"denoiser": 0.0, "vjp": 0.0, "physics": 0.0, "denoiser+vjp": 0.0}
+
+    def take(self) -> dict:
+        out, self.acc = self.acc, dict.fromkeys(self.acc, 0.0)
+        return out
+
+
+class TimedDenoiser(Denoiser):
+    """A denoiser that reports the time of its own calls to a :class:`Clock`."""
+
+    def __init__(self, inner: Denoiser, clock: Clock):
+        self.inner, self.clock = inner, clock
+        self.model_shape = inner.model_shape
+        self.autograd_vjp = type(inner).denoise_and_vjp is Denoiser.denoise_and_vjp
+
+    def denoise(self, x, sigma):
+        self.clock.sync()
+        t = time.perf_counter()
+        out = self.inner.denoise(x, sigma)
+        self.clock.sync()
+        self.clock.acc["denoiser"] += time.perf_counter() - t
+        return out
+
+    def denoise_and_vjp(self, x, sigma, cotangent_fn):
+        self.clock.sync()
+        t = time.perf_counter()
+        if self.autograd_vjp:  # the base class differentiates through self.denoise: split is measurable
+            before = self.clock.acc["denoiser"] + self.clock.acc["physics"]
+            out = Denoiser.denoise_and_vjp(self, x, sigma, cotangent_fn)
+            self.clock.sync()
+            inside = self.clock.acc["denoiser"] + self.clock.acc["physics"] - before
+            self.clock.acc["vjp"] += time.perf_counter() - t - inside
+        else:
+            before = self.clock.acc["physics"]
+            out = self.inner.denoise_and_vjp(x, sigma, cotangent_fn)
+            self.clock.sync()
+            self.clock.acc["denoiser+vjp"] += time.perf_counter() - t - (self.clock.acc["physics"] - before)
+        return out
+
+
+def timed_misfit(misfit, clock: Clock):
+    def call(x):
+        clock.sync()
+        t = time.perf_counter()
+        out = misfit(x)
+        clock.sync()
+        clock.acc["physics"] += time.perf_counter() - t
+        return out
+
+    if hasattr(misfit, "model_shape"):
+        call.model_shape = misfit.model_shape
+    return call
+
+
+def placeholder_misfit(x: torch.Tensor):
+    """``φ = ½‖x‖²``, ``∇φ = x`` per sample (stands in for the physics where Devito is absent)."""
+    return 0.5 * (x.double() ** 2).flatten(1).sum(1), x.clone()
+
+
+def build(prior: str, size: int, n_shots: int, physics: str, device: str):
+    from geomem.priors import MemorizedPrior
+    from geomem.priors.learned import LearnedPrior
+
+    if prior == "learned":
+        den = LearnedPrior.from_pretrained(ROOT / "data" / "priors" / "n50", device=device)
+        den.unet.eval()
+    else:
+        gen = torch.Generator().manual_seed(0)
+        den = MemorizedPrior(torch.rand(50, 1, size, size, generator=gen) * 2 - 1).to(device)
+    if physics == "placeholder":
+        return den, placeholder_misfit
+    from benchmarks.case_devito import velocity
+    from geomem.geology.parameterization import Parameterization
+    from geomem.physics.acoustic import AcousticOperator
+    from geomem.physics.acquisition import Geometry
+    from geomem.posterior.dps import OperatorMisfit
+
+    op = AcousticOperator((size, size), 10.0, Geometry.surface((size, size), 10.0, n_src=n_shots))
+    p = Parameterization(1.5, 4.5)
+    y = op.forward(velocity(size))
+    return den, OperatorMisfit(op, y, p)
+
+
+def run(quick: bool, device: str = "cpu", physics: str = "devito") -> dict:
+    from geomem.posterior.dps import DPSConfig, dps
+
+    cfg = QUICK if quick else FULL
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    rows = []
+    for prior in cfg["priors"]:
+        den, misfit = build(prior, cfg["size"], cfg["n_shots"], physics, device)
+        clock = Clock(sync)
+        tden, tmis = TimedDenoiser(den, clock), timed_misfit(misfit, clock)
+        steps, marks = [], []
+
+        def callback(i, x, x0, steps=steps, marks=marks, clock=clock):
+            sync()
+            now = time.perf_counter()
+            steps.append({"wall": now - marks[-1], **clock.take()})
+            marks.append(now)
+
+        dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device)  # warm-up (first calls, compile caches)
+        clock.take()
+        marks.append(time.perf_counter())
+        t0 = marks[0]
+        dps(tden, tmis, 1, DPSConfig(steps=cfg["steps"]), seed=0, device=device, callback=callback)
+        sync()
+        total = time.perf_counter() - t0
+        parts = ("denoiser", "vjp", "physics", "denoiser+vjp")
+        for s in steps:
+            s["overhead"] = s["wall"] - sum(s[k] for k in parts)
+        wall = np.array([s["wall"] for s in steps])
+        row = {"prior": prior, "physics": physics, "device": device, "steps": cfg["steps"],
+               "n_shots": cfg["n_shots"], "size": cfg["size"], "step_wall": summarize(list(wall)),
+               "seconds_per_sample": total, "chains_per_hour": 3600.0 / total}
+        for k in (*parts, "overhead"):
+            vals = [s[k] for s in steps]
+            row[f"time_{k}"] = summarize(vals)
+            row[f"{k}_fraction"] = float(np.sum(vals) / np.sum(wall))
+        row["overhead_target_met"] = bool(row["overhead_fraction"] <= 0.10)
+        rows.append(row)
+    return {"config": cfg, "rows": rows}
+
+
+def table(result: dict) -> list[list[str]]:
+    out = []
+    for r in result["rows"]:
+        split = ", ".join(f"{k} {100 * r[f'{k}_fraction']:.0f}%" for k in
+                          ("denoiser", "vjp", "denoiser+vjp", "physics", "overhead") if r[f"{k}_fraction"] > 0
+                          or k == "overhead")
+        out.append([f"dps {r['prior']} {r['device']}", f"{r['size']}² {r['n_shots']} shots ({r['physics']})",
+                    f"{1e3 * r['step_wall']['median']:.4g} ms/step [{1e3 * r['step_wall']['q1']:.4g}-"
+                    f"{1e3 * r['step_wall']['q3']:.4g}]", split,
+                    f"{r['seconds_per_sample']:.3g} s/sample ({r['steps']} steps)",
+                    f"{r['chains_per_hour']:.0f} chains/h"])
+    return out
