@@ -26,6 +26,17 @@ A checkpoint is written into a temporary folder and renamed into place, so a kil
 broken one; ``complete.json`` holds the SHA-256 of every file and is checked on resume. ``resume=True``
 continues from the last checkpoint bit for bit (weights, EMA, optimizer, LR schedule, generator state).
 SIGINT/SIGTERM save a checkpoint at the current step and stop cleanly.
+
+Data parallel (``WORLD_SIZE > 1``, started by ``accelerate launch`` or ``torchrun``): R processes, one per GPU
+(or R CPU processes on the gloo backend when ``device = "cpu"``). ``batch_size`` is the *global* batch B and must
+be divisible by R. Every rank draws the whole global batch (indices, flips, σ, ε) from the same seeded generator,
+exactly as one process would, and keeps rows ``[r B/R, (r+1) B/R)``; the network is wrapped in DDP by
+``accelerate.Accelerator.prepare``, so the gradient is the all-reduced mean ``(1/R) Σ_r ∇ L_r`` = ∇ of the
+global-batch loss. Gradient clipping, the AdamW step, the LR schedule and the EMA then run identically on every
+rank, so all ranks hold the same weights, and the run equals the one-process run up to the float32 rounding of
+the all-reduce (summation order) and of per-rank convolutions on smaller batches. Only the main process writes
+the run folder, the log, checkpoints and the prior, with a barrier after each write; resume loads the same
+checkpoint on every rank; a stop signal on any rank is agreed on by all ranks (all-reduce) at every step.
 """
 
 from __future__ import annotations
@@ -173,15 +184,53 @@ def lr_factor(step: int, cfg: OptimConfig, total: int) -> float:
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def world_size() -> int:
+    """Number of training processes from the launcher's environment (``WORLD_SIZE``, 1 when unset)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise ConfigError(f"WORLD_SIZE must be an integer, got {os.environ['WORLD_SIZE']!r}") from None
+
+
+def make_accelerator(cfg: TrainConfig, device: torch.device | None):
+    """The ``accelerate.Accelerator`` of a data-parallel run (process group, this rank's device), or ``None``.
+
+    Mixed precision is left to the trainer (``bf16`` setting), so accelerate's own is forced off.
+    """
+    world = world_size()
+    if world <= 1:
+        return None
+    if device is not None or cfg.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"with {world} processes the device is chosen per rank; set device to 'auto', 'cpu' or "
+                          f"'cuda' (got {device or cfg.device!r})")
+    if cfg.batch_size % world:
+        raise ConfigError(f"batch_size={cfg.batch_size} is the global batch and must be divisible by the "
+                          f"{world} processes; choose a multiple of {world}")
+    try:
+        from accelerate import Accelerator
+    except ImportError:
+        raise ConfigError("multi-process training needs the accelerate package: pip install accelerate") from None
+    cpu = cfg.device == "cpu" or not torch.cuda.is_available()
+    if cfg.device == "cuda" and cpu:
+        raise ConfigError("device is 'cuda' but no CUDA GPU is available; use device='auto' or 'cpu'")
+    return Accelerator(cpu=cpu, mixed_precision="no")
+
+
 class Trainer:
-    """One training process: model, EMA, optimizer, schedule and the data generator, all on ``device``."""
+    """One training process: model, EMA, optimizer, schedule and the data generator, all on ``device``.
+
+    Under a multi-process launch (``WORLD_SIZE > 1``) this is one rank of a data-parallel run (module docstring).
+    """
 
     def __init__(self, cfg: TrainConfig, data: np.ndarray, model_set_meta: dict[str, Any] | None = None,
                  device: torch.device | None = None):
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise NotImplementedError("multi-GPU training (accelerate) is not implemented yet; run one process")
         self.cfg = cfg
-        self.device = device or resolve_device(cfg.device)
+        self.accelerator = make_accelerator(cfg, device)
+        acc = self.accelerator
+        self.world = acc.num_processes if acc else 1
+        self.rank = acc.process_index if acc else 0
+        self.is_main = acc.is_main_process if acc else True
+        self.device = acc.device if acc else (device or resolve_device(cfg.device))
         self.cuda = self.device.type == "cuda"
         size = tuple(data.shape[2:])
         if cfg.data.size and tuple(cfg.data.size) != size:
@@ -193,6 +242,10 @@ class Trainer:
         self.prior = LearnedPrior(unet, cfg.noise.sigma_data, (cfg.noise.sigma_min, cfg.noise.sigma_max),
                                   model_set=model_set_meta)
         self.ema = copy.deepcopy(unet).requires_grad_(False)
+        self.train_prior = self.prior  # the prior whose forward trains: its unet is DDP-wrapped when distributed
+        if acc is not None:
+            self.train_prior = copy.copy(self.prior)
+            self.train_prior.unet = acc.prepare(unet)
         o = cfg.optim
         self.opt = torch.optim.AdamW(unet.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), weight_decay=o.weight_decay)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda k: lr_factor(k, o, cfg.steps))
@@ -216,7 +269,7 @@ class Trainer:
         """``mean_b λ(σ_b) ‖D(x0_b + σ_b ε_b, σ_b) − x0_b‖² / (nz nx)`` (float32 even under autocast)."""
         s = sigma.reshape(-1, 1, 1, 1)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda and self.cfg.bf16):
-            d = self.prior.precondition(x0 + s * eps, s)
+            d = self.train_prior.precondition(x0 + s * eps, s)
         w = self.prior.loss_weight(s)
         return (w * (d.float() - x0) ** 2).mean()
 
@@ -230,6 +283,9 @@ class Trainer:
             x0 = torch.where(flip.reshape(-1, 1, 1, 1), x0.flip(-1), x0)
         sigma = self.sample_sigma(b)
         eps = torch.randn(x0.shape, generator=self.gen, device=self.device)
+        if self.world > 1:  # this rank's rows of the global batch
+            rows = slice(self.rank * b // self.world, (self.rank + 1) * b // self.world)
+            x0, sigma, eps = x0[rows], sigma[rows], eps[rows]
         x0 = x0.contiguous(memory_format=self.memory_format)
         eps = eps.contiguous(memory_format=self.memory_format)
         self.unet.train()
@@ -246,6 +302,20 @@ class Trainer:
             for pe, p in zip(self.ema.parameters(), self.unet.parameters(), strict=True):
                 pe.lerp_(p.detach(), 1 - decay)
         return loss.detach()
+
+    def mean_over_ranks(self, t: torch.Tensor) -> torch.Tensor:
+        """Mean of ``t`` over the ranks (``t`` itself in one process); every rank must call it."""
+        return self.accelerator.reduce(t.to(self.device), reduction="mean") if self.world > 1 else t
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on some rank (``flag`` in one process)."""
+        if self.world == 1:
+            return flag
+        return bool(self.accelerator.reduce(torch.tensor([float(flag)], device=self.device), reduction="sum") > 0)
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            self.accelerator.wait_for_everyone()
 
     def ema_prior(self) -> LearnedPrior:
         return LearnedPrior(self.ema, self.prior.sigma_data, self.prior.noise_range, self.prior.model_set)
@@ -352,46 +422,55 @@ def train(cfg: TrainConfig, out: str | Path, data: Any = None, resume: bool = Fa
     elif last_checkpoint(ckpt_root) is not None:
         raise ConfigError(f"{out} already holds checkpoints; pass --resume to continue it or choose a new --out")
     else:
-        RunFolder(out, cfg, seed=cfg.seed)
+        trainer.barrier()  # every rank has checked the folder before the main process creates it
+        if trainer.is_main:
+            RunFolder(out, cfg, seed=cfg.seed)
     keep = set(cfg.checkpoint_steps) | {cfg.steps}
     if cfg.checkpoint_every:
         keep |= set(range(cfg.checkpoint_every, cfg.steps + 1, cfg.checkpoint_every))
     stop = threading.Event()
     t_start = time.perf_counter()
     interrupted = False
-    with _stop_on_signals(stop), _progress(progress, cfg.steps, trainer.step) as bar:
+    main = trainer.is_main
+    with _stop_on_signals(stop), _progress(progress and main, cfg.steps, trainer.step) as bar:
         window, t0, n0 = [], time.perf_counter(), trainer.step
         while trainer.step < cfg.steps:
             window.append(trainer.train_step())
             bar.update(1)
             k = trainer.step
             if k % cfg.log_every == 0 or k == cfg.steps:
-                losses = torch.stack(window).float().cpu()
+                losses = trainer.mean_over_ranks(torch.stack(window).float()).cpu()
                 if trainer.cuda:
                     torch.cuda.synchronize(trainer.device)
                 dt = time.perf_counter() - t0
                 records.append({"step": k, "loss": float(losses.mean()), "lr": trainer.sched.get_last_lr()[0],
                                 "models_per_s": (k - n0) * cfg.batch_size / dt,
                                 "time_s": time.perf_counter() - t_start})
-                write_text(log_path, "".join(json.dumps(r) + "\n" for r in records))
+                if main:
+                    write_text(log_path, "".join(json.dumps(r) + "\n" for r in records))
                 bar.set_postfix(loss=f"{records[-1]['loss']:.4f}")
                 window, t0, n0 = [], time.perf_counter(), k
-            halt = stop.is_set() or (stop_at is not None and k >= stop_at)
+            halt = trainer.any_rank(stop.is_set()) or (stop_at is not None and k >= stop_at)
             if k in keep or halt:
                 if window:  # flush a partial log window so the log matches the checkpoint
-                    records.append({"step": k, "loss": float(torch.stack(window).float().mean().cpu()),
-                                    "lr": trainer.sched.get_last_lr()[0], "models_per_s": float("nan"),
-                                    "time_s": time.perf_counter() - t_start})
-                    write_text(log_path, "".join(json.dumps(r) + "\n" for r in records))
+                    loss = trainer.mean_over_ranks(torch.stack(window).float()).mean().cpu()
+                    records.append({"step": k, "loss": float(loss), "lr": trainer.sched.get_last_lr()[0],
+                                    "models_per_s": float("nan"), "time_s": time.perf_counter() - t_start})
+                    if main:
+                        write_text(log_path, "".join(json.dumps(r) + "\n" for r in records))
                     window, t0, n0 = [], time.perf_counter(), k
-                trainer.save_checkpoint(ckpt_root, len(records))
+                if main:
+                    trainer.save_checkpoint(ckpt_root, len(records))
+                trainer.barrier()
             if halt and k < cfg.steps:
                 interrupted = True
                 break
     wall = time.perf_counter() - t_start
     final_loss = records[-1]["loss"] if records else float("nan")
     prior_dir = None
-    if not interrupted:
+    if not interrupted and not main:
+        prior_dir = out / "prior"
+    elif not interrupted:
         prior_dir = trainer.ema_prior().save_pretrained(
             out / "prior", dtype=getattr(torch, cfg.save_dtype),
             extra={"train_steps": cfg.steps, "batch_size": cfg.batch_size, "final_loss": final_loss})
@@ -404,7 +483,9 @@ def train(cfg: TrainConfig, out: str | Path, data: Any = None, resume: bool = Fa
             "models_per_s_median": float(np.median(speeds)) if speeds else None,
             "device": torch.cuda.get_device_name(trainer.device) if trainer.cuda else "cpu",
             "bf16": trainer.cuda and cfg.bf16, "parameters": sum(p.numel() for p in trainer.unet.parameters()),
+            "processes": trainer.world,
         })
+    trainer.barrier()  # no rank returns before the main process has written the prior
     return TrainResult(out, trainer.step, interrupted, final_loss, wall, prior_dir)
 
 
