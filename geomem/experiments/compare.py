@@ -36,10 +36,11 @@ from geomem.metrics.memorization import (
     MemorizationReport,
     bootstrap_rate,
     memorization_ratios,
+    nearest_neighbours,
     null_baselines,
     per_sample_record,
 )
-from geomem.metrics.posterior_quality import compare_posteriors
+from geomem.metrics.posterior_quality import compare_posteriors, data_misfit_vs_noise, energy_distance
 from geomem.physics.acoustic import AcousticOperator
 from geomem.physics.acquisition import Geometry
 from geomem.physics.faults import BoundedClient
@@ -99,6 +100,8 @@ class CompareConfig:
     priors: tuple[str, ...] = DEFAULT_PRIORS
     train_sizes: tuple[int, ...] = ()
     truths: tuple[str, ...] = ("heldout:0", "train:0")
+    data: str = ""  # observed shot records (.npy, recorded with [survey]); replaces the modelled truths
+    gamma: float = field(default=0.0, metadata={"min": 0})  # noise std of the observed data (required with data)
     noise: float = field(default=0.055, metadata={"gt": 0})
     chains: int = field(default=4, metadata={"min": 2})
     seed: int = 0
@@ -164,6 +167,25 @@ def truth_index(spec: str, heldout_start: int, n_models: int, n_min: int) -> int
         pool = "held-out pool" if kind == "heldout" else "smallest training set"
         raise ConfigError(f"truth {spec!r} points past the {pool}; use a smaller index")
     return index
+
+
+def load_observed(path: str | Path, data_shape: tuple[int, ...], gamma: float) -> np.ndarray:
+    """Observed shot records from a ``.npy`` file, checked against the survey's data shape and for NaN."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"data file {path} does not exist; pass shot records saved with numpy.save")
+    try:
+        y = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DataFileError(f"{path} is not a .npy array file ({exc})") from None
+    if y.shape != tuple(data_shape):
+        raise ShapeError(f"data in {path} have shape {y.shape}, the survey records {tuple(data_shape)} "
+                         "(n_src, nt, n_rec); match the [survey] settings to the data")
+    if not np.all(np.isfinite(y)):
+        raise DataFileError(f"data in {path} contain NaN or inf")
+    if not gamma > 0:
+        raise ConfigError("observed data need their noise standard deviation: set gamma > 0")
+    return y.astype(np.float64)
 
 
 def build_operator(ms: ModelSet, s: SurveySettings) -> AcousticOperator:
@@ -238,6 +260,8 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
     heldout = x_all[config.model_set.heldout_start:][: config.model_set.n_heldout_null]
     truths = {spec: truth_index(spec, config.model_set.heldout_start, len(ms), min(sizes)) for spec in config.truths}
     op = build_operator(ms, config.survey)
+    if config.data:  # check the data before any long work
+        load_observed(config.data, op.data_shape, config.gamma)
     op.geometry.check_dispersion(ms.vmin)
     run = RunFolder(out, config=config, seed=config.seed)
     cache = run.path / "cache" / config_hash(config)  # a changed config never reuses stale stages
@@ -249,14 +273,10 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
     with dask_client(config.workers) as client:
         F_train = _cached(cache / f"forward_train_{n_max}.npz",
                           lambda: {"F": forward_all(op, ms.models[:n_max], client)})["F"]
-        for spec, t_idx in truths.items():
-            v_true = ms.models[t_idx]
-            y_clean = F_train[t_idx] if t_idx < n_max else op.forward(v_true)
-            gamma = float(config.noise * np.sqrt(np.mean(y_clean.astype(np.float64) ** 2)))
-            noise = np.random.default_rng([config.seed, t_idx]).standard_normal(y_clean.shape)
-            y = y_clean.astype(np.float64) + gamma * noise
+        for spec, t_idx, v_true, y, gamma in observations(config, ms, op, F_train, truths):
             tag = spec.replace(":", "")
-            write_npz(run.path / f"truth_{tag}.npz", velocity=v_true, y=y, gamma=gamma, index=t_idx)
+            write_npz(run.path / f"truth_{tag}.npz", y=y, gamma=gamma, index=t_idx,
+                      **({"velocity": v_true} if v_true is not None else {}))
             metrics["truths"][spec] = {"index": t_idx, "gamma": gamma, "sizes": {}}
             for n in sizes:
                 result = posteriors_for_size(config, op, client, priors[n], n, x_all, F_train, y, gamma, param,
@@ -275,6 +295,21 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
 
     metrics["report"] = str(write_report(run.path))
     return metrics
+
+
+def observations(config: CompareConfig, ms: ModelSet, op, F_train: np.ndarray, truths: dict[str, int]):
+    """``(spec, model index, truth velocity, y, γ)`` per data set: the observed file (no truth, index −1), or
+    each configured truth with ``y = F(v) + ε``, ``γ = noise × RMS(F(v))``, noise seeded by (seed, index)."""
+    if config.data:
+        return [("observed", -1, None, load_observed(config.data, op.data_shape, config.gamma), config.gamma)]
+    out = []
+    for spec, t_idx in truths.items():
+        v_true = ms.models[t_idx]
+        y_clean = np.asarray(F_train[t_idx] if t_idx < len(F_train) else op.forward(v_true), dtype=np.float64)
+        gamma = float(config.noise * np.sqrt(np.mean(y_clean**2)))
+        y = y_clean + gamma * np.random.default_rng([config.seed, t_idx]).standard_normal(y_clean.shape)
+        out.append((spec, t_idx, v_true, y, gamma))
+    return out
 
 
 def posteriors_for_size(config, op, client, learned, n, x_all, F_train, y, gamma, param, cache, tag, progress):
@@ -372,12 +407,25 @@ def score_posteriors(config, result, samples_v, train_x, nulls, v_true, y, gamma
         arrays[f"{kind}__nearest_velocity"] = param.to_velocity(train_x[ratios.nearest])
     for g, r in nulls.items():
         arrays.update(ratios_to_arrays(f"null__{g}", r))
-    quality = compare_posteriors(
-        {k: samples_v[k] for k in result}, v_true, data_range=ms.vmax - ms.vmin,
-        train=param.to_velocity(train_x), residual_norms={k: result[k]["misfit"] for k in result},
-        noise_std=gamma, n_data=int(y.size),
-        pairs=(("learned", "memorized"), ("memorized", "lookup"), ("learned", "lookup")),
-    )
+    pairs = (("learned", "memorized"), ("memorized", "lookup"), ("learned", "lookup"))
+    if v_true is not None:
+        quality = compare_posteriors(
+            {k: samples_v[k] for k in result}, v_true, data_range=ms.vmax - ms.vmin,
+            train=param.to_velocity(train_x), residual_norms={k: result[k]["misfit"] for k in result},
+            noise_std=gamma, n_data=int(y.size), pairs=pairs,
+        )
+    else:  # observed data: no truth, so only the truth-free numbers
+        quality = {
+            "posteriors": {k: {"n_samples": float(len(samples_v[k])),
+                               "mean_std": float(np.mean(np.std(samples_v[k], axis=0, ddof=1))),
+                               "distinct_nearest": float(len(np.unique(
+                                   nearest_neighbours(samples_v[k], param.to_velocity(train_x))[1]))),
+                               "misfit/noise": float(np.median(data_misfit_vs_noise(result[k]["misfit"], gamma,
+                                                                                     int(y.size))))}
+                           for k in result},
+            "energy_distance": {f"{a} <-> {b}": energy_distance(samples_v[a], samples_v[b])
+                                for a, b in pairs if a in result and b in result},
+        }
     metrics = {
         "n_train": n,
         "memorization": scores,

@@ -49,9 +49,12 @@ def summary_rows(metrics: dict) -> tuple[list[str], list[list]]:
                 def fmt(r):
                     return f"{r['rate']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
 
+                def num(key, digits, q=q):
+                    return f"{q[key]:.{digits}f}" if key in q else "n/a"  # no truth for observed data
+
                 rows.append([spec, n, kind, fmt(rates["samples"]), fmt(rates["heldout"]), fmt(rates["leave_one_out"]),
-                             f"{q['rmse']:.3f}", f"{q['ssim']:.3f}", f"{q['mean_std']:.3f}",
-                             f"{q['coverage@0.9']:.2f}", f"{q['distinct_nearest']:.0f}", f"{q['misfit/noise']:.2f}"])
+                             num("rmse", 3), num("ssim", 3), num("mean_std", 3), num("coverage@0.9", 2),
+                             num("distinct_nearest", 0), num("misfit/noise", 2)])
     return header, rows
 
 
@@ -90,10 +93,11 @@ def write_report(run: str | Path) -> Path:
     for spec, t in metrics["truths"].items():
         tag = spec.replace(":", "")
         with np.load(run / f"truth_{tag}.npz") as f:
-            truth = f["velocity"]
+            truth = f["velocity"] if "velocity" in f.files else None  # None: observed data
             gamma = float(f["gamma"])
             m_data = int(f["y"].size)
-        report.add_heading(f"Truth {spec} (model #{t['index']}), γ = {gamma:.3g}")
+        report.add_heading(f"Truth {spec} (model #{t['index']}), γ = {gamma:.3g}" if truth is not None
+                           else f"Observed data, γ = {gamma:.3g} (no truth: errors and calibration are not shown)")
         for n in t["sizes"]:
             with np.load(run / f"samples_{tag}_n{n}.npz") as f:
                 arrays = {k: f[k] for k in f.files}
@@ -120,9 +124,11 @@ def write_report(run: str | Path) -> Path:
                 fig = ratio_histograms(rep)
                 report.add_figure(_save(fig, figures / f"ratios_{kind}_{name}.png"),
                                   f"{kind} prior: nearest-neighbour ratios of the samples and of the nulls.")
-                fig = calibration_plot(calibration(samples[kind], truth), title=f"{kind} DPS, truth {spec}, N = {n}")
-                report.add_figure(_save(fig, figures / f"calibration_{kind}_{name}.png"),
-                                  f"{kind} prior: calibration of the pointwise std against the error.")
+                if truth is not None:
+                    fig = calibration_plot(calibration(samples[kind], truth),
+                                           title=f"{kind} DPS, truth {spec}, N = {n}")
+                    report.add_figure(_save(fig, figures / f"calibration_{kind}_{name}.png"),
+                                      f"{kind} prior: calibration of the pointwise std against the error.")
             histories = {k: arrays[f"{k}__history"] for k in ("learned", "memorized") if f"{k}__history" in arrays}
             if histories:
                 fig = misfit_curves(histories, arrays["sigmas"], gamma * np.sqrt(m_data),

@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geomem.errors import ConfigError, DataFileError, ShapeError
+from geomem.errors import ConfigError, DataFileError
 from geomem.experiments.compare import (
     ModelSetSettings,
     SurveySettings,
     build_operator,
     dask_client,
     load_model_set,
+    load_observed,
     truth_index,
 )
 from geomem.metrics.posterior_quality import data_misfit_vs_noise, posterior_summary
@@ -70,21 +71,7 @@ def load_prior(config: InvertConfig, ms):
 def observed_data(config: InvertConfig, op, ms) -> tuple[np.ndarray, float, np.ndarray | None]:
     """``(y, γ, truth velocity or None)`` from the data file or from the configured truth."""
     if config.data:
-        path = Path(config.data)
-        if not path.is_file():
-            raise DataFileError(f"data file {path} does not exist; pass shot records saved with numpy.save")
-        try:
-            y = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise DataFileError(f"{path} is not a .npy array file ({exc})") from None
-        if y.shape != tuple(op.data_shape):
-            raise ShapeError(f"data in {path} have shape {y.shape}, the survey records {tuple(op.data_shape)} "
-                             "(n_src, nt, n_rec); match the [survey] settings to the data")
-        if not np.all(np.isfinite(y)):
-            raise DataFileError(f"data in {path} contain NaN or inf")
-        if config.gamma <= 0:
-            raise ConfigError("observed data need their noise standard deviation: set gamma > 0")
-        return y.astype(np.float64), float(config.gamma), None
+        return load_observed(config.data, op.data_shape, config.gamma), float(config.gamma), None
     idx = truth_index(config.truth, config.model_set.heldout_start, len(ms), len(ms))
     v = ms.models[idx]
     y0 = np.asarray(op.forward(v), dtype=np.float64)

@@ -14,33 +14,39 @@ def _extent(shape: tuple[int, int], spacing: float) -> tuple[float, float, float
     return (0.0, nx * spacing, nz * spacing, 0.0)
 
 
-def posterior_grid(truth: np.ndarray, samples: Mapping[str, np.ndarray], spacing: float, vmin: float, vmax: float,
-                   title: str) -> Figure:
-    """One row per posterior: mean, pointwise std, |mean − truth|; the truth in the first row's margin.
+def posterior_grid(truth: np.ndarray | None, samples: Mapping[str, np.ndarray], spacing: float, vmin: float,
+                   vmax: float, title: str) -> Figure:
+    """One row per posterior: mean, pointwise std, |mean − truth|; the truth in a first row of its own.
 
-    ``truth`` ``(1, nz, nx)`` km/s; ``samples`` name → ``(S, 1, nz, nx)`` km/s.
+    ``truth`` ``(1, nz, nx)`` km/s, or None for observed data (then no truth row and no error column);
+    ``samples`` name → ``(S, 1, nz, nx)`` km/s.
     """
-    t = np.asarray(truth)[0]
-    ext = _extent(t.shape, spacing)
     names = list(samples)
-    fig = Figure(figsize=(13, 2.9 * (len(names) + 1)), layout="constrained")
-    axes = fig.subplots(len(names) + 1, 3, squeeze=False)
+    shape = np.asarray(next(iter(samples.values()))).shape[-2:]
+    ext = _extent(shape, spacing)
+    first = 0 if truth is None else 1
+    ncols = 2 if truth is None else 3
+    fig = Figure(figsize=(4.4 * ncols, 2.9 * (len(names) + first)), layout="constrained")
+    axes = fig.subplots(len(names) + first, ncols, squeeze=False)
     stds = {k: np.asarray(v)[:, 0].std(0, ddof=1) for k, v in samples.items()}
-    errs = {k: np.abs(np.asarray(v)[:, 0].mean(0) - t) for k, v in samples.items()}
     std_max = max(float(s.max()) for s in stds.values()) or 1e-6
-    err_max = max(float(e.max()) for e in errs.values()) or 1e-6
-    im = axes[0, 0].imshow(t, extent=ext, vmin=vmin, vmax=vmax, cmap="viridis", aspect="auto")
-    axes[0, 0].set_title("truth")
-    fig.colorbar(im, ax=axes[0, 0], label="velocity (km/s)")
-    axes[0, 1].axis("off")
-    axes[0, 2].axis("off")
-    for row, name in enumerate(names, start=1):
+    if truth is not None:
+        t = np.asarray(truth)[0]
+        errs = {k: np.abs(np.asarray(v)[:, 0].mean(0) - t) for k, v in samples.items()}
+        err_max = max(float(e.max()) for e in errs.values()) or 1e-6
+        im = axes[0, 0].imshow(t, extent=ext, vmin=vmin, vmax=vmax, cmap="viridis", aspect="auto")
+        axes[0, 0].set_title("truth")
+        fig.colorbar(im, ax=axes[0, 0], label="velocity (km/s)")
+        axes[0, 1].axis("off")
+        axes[0, 2].axis("off")
+    for row, name in enumerate(names, start=first):
         s = np.asarray(samples[name])[:, 0]
         panels = [
             (s.mean(0), "viridis", vmin, vmax, "velocity (km/s)", f"{name}: mean of {len(s)} samples"),
             (stds[name], "magma", 0.0, std_max, "std (km/s)", f"{name}: pointwise std"),
-            (errs[name], "magma", 0.0, err_max, "|error| (km/s)", f"{name}: |mean − truth|"),
         ]
+        if truth is not None:
+            panels.append((errs[name], "magma", 0.0, err_max, "|error| (km/s)", f"{name}: |mean − truth|"))
         for col, (img, cmap, lo, hi, label, ttl) in enumerate(panels):
             ax = axes[row, col]
             im = ax.imshow(img, extent=ext, vmin=lo, vmax=hi, cmap=cmap, aspect="auto")

@@ -100,3 +100,20 @@ def test_report_renders_every_figure_in_headless_chromium(tiny_run):
     proc = subprocess.run([sys.executable, "scripts/render_report.py", str(out / "report.html")],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_compare_on_observed_data_without_a_truth(tiny_run, tmp_path):
+    """User shot records (.npy) with their noise level: every posterior and memorization rate, no truth metrics."""
+    out, _ = tiny_run
+    with np.load(out / "truth_train0.npz") as f:
+        y, gamma = f["y"], float(f["gamma"])
+    np.save(tmp_path / "shots.npy", y)
+    cfg = load_config(CompareConfig, TINY_TOML, {"data": str(tmp_path / "shots.npy"), "gamma": gamma})
+    metrics = run_compare(cfg, tmp_path / "obs", progress=False)
+    res = metrics["truths"]["observed"]["sizes"]["12"]
+    assert "rmse" not in res["quality"]["posteriors"]["lookup"]
+    assert res["quality"]["posteriors"]["lookup"]["misfit/noise"] == pytest.approx(1.0, abs=0.1)
+    assert res["memorization"]["memorized"]["memorization"]["rates"]["d1/mean(d2..dk) < 0.5"]["samples"]["rate"] == 1
+    assert (tmp_path / "obs" / "report.html").is_file()
+    with pytest.raises(ConfigError, match="gamma"):
+        run_compare(load_config(CompareConfig, TINY_TOML, {"data": str(tmp_path / "shots.npy")}), tmp_path / "o2")
