@@ -155,10 +155,11 @@ class AcousticOperator(ForwardOperator):
     def check_velocity(self, v: np.ndarray, batched_ok: bool = True) -> np.ndarray:
         """Validate a velocity (or a batch); return it as float64. No PDE is solved before this passes."""
         v = np.asarray(v)
-        ok = v.shape == self.model_shape or (batched_ok and v.ndim == 4 and v.shape[1:] == self.model_shape)
+        ok = v.shape == self.model_shape or (batched_ok and v.ndim == 4 and v.shape[1:] == self.model_shape
+                                             and v.shape[0] > 0)
         if not ok:
             want = f"{self.model_shape}" + (f" or (B, {', '.join(map(str, self.model_shape))})" if batched_ok else "")
-            raise ShapeError(f"velocity must have shape {want} (depth first, km/s), got {v.shape}")
+            raise ShapeError(f"velocity must have shape {want} with B >= 1 (depth first, km/s), got {v.shape}")
         v = v.astype(np.float64)
         if not np.all(np.isfinite(v)):
             raise ValueRangeError("velocity contains NaN or inf; pass finite velocities in km/s")

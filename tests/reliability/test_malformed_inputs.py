@@ -13,7 +13,7 @@ from reliability_helpers import count, finite_or_geomem_error
 
 from geomem.cli import main
 from geomem.config import load_config
-from geomem.errors import GeomemError
+from geomem.errors import GeomemError, ShapeError
 from geomem.geology import ModelSet, make_model_set
 from geomem.geology.commands import DataMakeConfig
 from geomem.geology.parameterization import Parameterization
@@ -27,7 +27,9 @@ from geomem.priors.training import TrainConfig
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 #: any float, including NaN, ±inf, 0, negative, subnormal and huge
-any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
+# Devito's compiled operators are built with -ffast-math, which turns on flush-to-zero for the whole process
+# once one is loaded (by an earlier test); hypothesis then refuses strategies that may draw subnormals.
+any_float = st.floats(allow_nan=True, allow_infinity=True, width=64, allow_subnormal=False)
 small_shape = st.lists(st.integers(0, 4), min_size=0, max_size=5).map(tuple)
 
 
@@ -46,7 +48,7 @@ def _array(shape, seed, bad):
 
 # ---------------------------------------------------------------------------------------------- Parameterization
 @FAST
-@given(vmin=any_float, vmax=any_float, v=st.floats(0.0, 1.0))
+@given(vmin=any_float, vmax=any_float, v=st.floats(0.0, 1.0, allow_subnormal=False))
 def test_parameterization(vmin, vmax, v):
     p = finite_or_geomem_error(Parameterization, vmin, vmax)
     if p is not None:
@@ -144,7 +146,8 @@ def test_linearized_posterior_from_arrays(data, n, d, m, bad, sigma, gamma):
 # ---------------------------------------------------------------------------------------------- geometry, velocity
 @FAST
 @given(shape=st.tuples(st.integers(-1, 20), st.integers(-1, 20)), spacing=st.sampled_from([10.0, 0.0, -1.0, np.nan]),
-       src=st.lists(st.tuples(st.floats(-50, 250), st.floats(-50, 250)), min_size=0, max_size=3),
+       src=st.lists(st.tuples(st.floats(-50, 250, allow_subnormal=False), st.floats(-50, 250, allow_subnormal=False)),
+                    min_size=0, max_size=3),
        duplicate=st.booleans(), t_max=st.sampled_from([100.0, 0.0, -1.0, np.inf]),
        f0=st.sampled_from([15.0, 0.0, np.nan]))
 def test_geometry_construction(shape, spacing, src, duplicate, t_max, f0):
@@ -179,10 +182,9 @@ def test_velocity_checks(data, shape, poison, offset):
         assert out.dtype == np.float64 and np.all(out > 0) and out.max() <= 4.5
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="gap reported: AcousticOperator.check_velocity takes an "
-                   "empty batch (0, 1, nz, nx) and fails in numpy's min(); acoustic.py is being edited elsewhere")
 def test_velocity_check_empty_batch():
-    finite_or_geomem_error(_operator().check_velocity, np.zeros((0, 1, 6, 5)))
+    with pytest.raises(ShapeError, match="B >= 1"):
+        _operator().check_velocity(np.zeros((0, 1, 6, 5)))
 
 
 # ---------------------------------------------------------------------------------------------- configs
