@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geomem.config import to_dict
+from geomem.config import load_toml, to_dict
 from geomem.errors import ConfigError, DataFileError, ShapeError
 from geomem.geology import ModelSet, make_model_set
 from geomem.metrics.memorization import (
@@ -83,6 +83,7 @@ class SurveySettings:
     t_max: float = field(default=1000.0, metadata={"gt": 0})
     space_order: int = field(default=8, metadata={"choices": (2, 4, 6, 8, 10, 12)})
     nbl: int = field(default=20, metadata={"min": 0})
+    geometry: str = ""  # a TOML file with src = [[x, z], ...] and rec = [[x, z], ...] in m; replaces the line
 
 
 @dataclass(frozen=True)
@@ -169,15 +170,34 @@ def truth_index(spec: str, heldout_start: int, n_models: int, n_min: int) -> int
     return index
 
 
-def load_observed(path: str | Path, data_shape: tuple[int, ...], gamma: float) -> np.ndarray:
-    """Observed shot records from a ``.npy`` file, checked against the survey's data shape and for NaN."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"data file {path} does not exist; pass shot records saved with numpy.save")
+def read_shot_records(path: Path, data_shape: tuple[int, ...]) -> np.ndarray:
+    """Shot records ``(n_src, nt, n_rec)`` from ``.npy``, or from SEG-Y (``.sgy``/``.segy``) whose traces are
+    ordered shot by shot, receiver by receiver (``n_src · n_rec`` traces of ``nt`` samples; headers ignored)."""
+    if path.suffix.lower() in (".sgy", ".segy"):
+        import segyio
+
+        n_src, nt, n_rec = data_shape
+        try:
+            with segyio.open(str(path), "r", ignore_geometry=True) as f:
+                traces = segyio.tools.collect(f.trace[:])
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise DataFileError(f"{path} is not a readable SEG-Y file ({exc})") from None
+        if traces.shape != (n_src * n_rec, nt):
+            raise ShapeError(f"{path} holds {traces.shape[0]} traces of {traces.shape[1]} samples; the survey needs "
+                             f"{n_src}·{n_rec} traces of {nt} samples (shot-major); match [survey] to the data")
+        return traces.reshape(n_src, n_rec, nt).transpose(0, 2, 1)
     try:
-        y = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except ValueError as exc:
         raise DataFileError(f"{path} is not a .npy array file ({exc})") from None
+
+
+def load_observed(path: str | Path, data_shape: tuple[int, ...], gamma: float) -> np.ndarray:
+    """Observed shot records (``.npy`` or SEG-Y), checked against the survey's data shape and for NaN."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"data file {path} does not exist; pass shot records (.npy or SEG-Y)")
+    y = read_shot_records(path, tuple(data_shape))
     if y.shape != tuple(data_shape):
         raise ShapeError(f"data in {path} have shape {y.shape}, the survey records {tuple(data_shape)} "
                          "(n_src, nt, n_rec); match the [survey] settings to the data")
@@ -189,9 +209,21 @@ def load_observed(path: str | Path, data_shape: tuple[int, ...], gamma: float) -
 
 
 def build_operator(ms: ModelSet, s: SurveySettings) -> AcousticOperator:
+    """The acoustic operator of the survey: a surface line (``Geometry.surface``) or the coordinates of
+    ``s.geometry`` (TOML: ``src = [[x, z], ...]``, ``rec = [[x, z], ...]`` in m)."""
     shape = tuple(ms.shape[1:])
-    geometry = Geometry.surface(shape, ms.spacing, n_src=s.n_src, t_max=s.t_max, f0=s.f0, vmax_bound=ms.vmax,
-                                space_order=s.space_order)
+    if s.geometry:
+        coords = load_toml(s.geometry)
+        try:
+            src, rec = (np.asarray(coords[k], dtype=float).reshape(-1, 2) for k in ("src", "rec"))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(f"geometry file {s.geometry} needs src = [[x, z], ...] and rec = [[x, z], ...] "
+                              "(metres)") from None
+        geometry = Geometry(shape, (ms.spacing, ms.spacing), src, rec, t_max=s.t_max, f0=s.f0,
+                            vmax_bound=ms.vmax, space_order=s.space_order)
+    else:
+        geometry = Geometry.surface(shape, ms.spacing, n_src=s.n_src, t_max=s.t_max, f0=s.f0, vmax_bound=ms.vmax,
+                                    space_order=s.space_order)
     return AcousticOperator(shape, ms.spacing, geometry, vmax_bound=ms.vmax, space_order=s.space_order, nbl=s.nbl)
 
 
