@@ -271,13 +271,20 @@ def _cached(path: Path, compute):
 
 
 def forward_all(op, models: np.ndarray, client) -> np.ndarray:
-    """``F(v_n)`` for every model, models spread over the Dask workers (or serially)."""
+    """``F(v_n)`` for every model, models spread over the Dask workers (or serially), written into one
+    preallocated array (no list of copies)."""
+    out = np.empty((len(models), *op.data_shape), dtype=op.dtype)
     if client is None:
-        return np.stack([op.forward(v) for v in models])
+        for i, v in enumerate(models):
+            out[i] = op.forward(v)
+        return out
     ref = client.scatter(op, broadcast=True, hash=False)
     model_refs = client.scatter(list(models), hash=False)
     futures = client.map(lambda o, v: o.forward(v), [ref] * len(models), model_refs, pure=False)
-    return np.stack(client.gather(futures))
+    for i, fut in enumerate(futures):
+        out[i] = client.gather([fut])[0]
+        fut.release()
+    return out
 
 
 def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -> dict:

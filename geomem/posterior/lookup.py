@@ -28,15 +28,21 @@ def check_gamma(gamma: float) -> float:
 def lookup_log_weights(F_train: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
     """Normalized log weights ``log w_n`` (N,) from the predicted data ``F_train`` ``(N, *data_shape)``."""
     gamma = check_gamma(gamma)
-    F = np.asarray(F_train, dtype=np.float64)
+    F = np.asarray(F_train)
     y = np.asarray(y, dtype=np.float64)
     if F.ndim < 1 or F.shape[0] == 0:
         raise ValueRangeError("F_train is empty; pass the data of at least one training model")
     if F.shape[1:] != y.shape:
         raise ShapeError(f"F_train must be (N, *y.shape) = (N, {', '.join(map(str, y.shape))}), got {F.shape}")
-    if not (np.all(np.isfinite(F)) and np.all(np.isfinite(y))):
+    if not np.all(np.isfinite(y)):
         raise ValueRangeError("F_train or y contains NaN or inf")
-    misfit = np.sum((F - y).reshape(F.shape[0], -1) ** 2, axis=1)
+    # misfits in float64, a block of models at a time: memory stays at one block whatever N and F's dtype
+    misfit = np.empty(F.shape[0])
+    for start in range(0, F.shape[0], 32):
+        block = np.asarray(F[start : start + 32], dtype=np.float64)
+        if not np.all(np.isfinite(block)):
+            raise ValueRangeError("F_train or y contains NaN or inf")
+        misfit[start : start + len(block)] = np.sum((block - y).reshape(len(block), -1) ** 2, axis=1)
     # shifting by the smallest misfit leaves the normalized weights unchanged and keeps the best model's logit
     # at 0 (finite) even when γ² under- or overflows; dividing by γ twice avoids forming γ²
     logits = -((misfit - misfit.min()) / (2.0 * gamma)) / gamma
