@@ -88,7 +88,8 @@ class SurveySettings:
 
 @dataclass(frozen=True)
 class LinearizedSettings:
-    components: int = field(default=2, metadata={"min": 1})
+    components: int = field(default=2, metadata={"min": 1})  # at most this many components ...
+    min_weight: float = field(default=1e-3, metadata={"min": 0, "max": 1})  # ... with lookup weight >= this
     rank: int = field(default=4, metadata={"min": 0})
     cg_tol: float = field(default=1e-6, metadata={"gt": 0})
     cg_maxiter: int = field(default=10, metadata={"min": 1})
@@ -112,7 +113,7 @@ class CompareConfig:
     survey: SurveySettings = SurveySettings()
     # CPU-sized defaults (the main job must finish in minutes on 2 cores): few chains and steps. DPS does not
     # reach the noise level at this budget; raise chains and dps.steps for converged posteriors (docs/posterior.md).
-    dps: DPSConfig = DPSConfig(steps=20, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=1.0)
+    dps: DPSConfig = DPSConfig(steps=16, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=1.0)
     linearized: LinearizedSettings = LinearizedSettings()
 
 
@@ -369,6 +370,7 @@ def posteriors_for_size(config, op, client, learned, n, x_all, F_train, y, gamma
 
     def linearized():
         order = np.argsort(w)[::-1][: config.linearized.components]
+        order = order[(w[order] >= config.linearized.min_weight) | (np.arange(len(order)) == 0)]  # keep the best
         post = MatrixFreeLinearizedPosterior.fit(
             op, train, y, config.dps.sigma_min, gamma, parameterization=param, indices=order,
             rank=config.linearized.rank, cg_tol=config.linearized.cg_tol, cg_maxiter=config.linearized.cg_maxiter,
