@@ -50,7 +50,7 @@ class InvertConfig:
     workers: int = field(default=2, metadata={"min": 0})
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
-    dps: DPSConfig = DPSConfig(steps=30, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=1.0)
+    dps: DPSConfig = DPSConfig(steps=30, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=0.03)
 
 
 def load_prior(config: InvertConfig, ms):

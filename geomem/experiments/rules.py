@@ -79,7 +79,7 @@ class PosteriorSettings:
     chains: int = field(default=4, metadata={"min": 2})
     noise: float = field(default=0.055, metadata={"gt": 0})
     survey: SurveySettings = SurveySettings()
-    dps: DPSConfig = DPSConfig(steps=30, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=1.0)
+    dps: DPSConfig = DPSConfig(steps=30, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=0.03)
 
 
 @dataclass(frozen=True)

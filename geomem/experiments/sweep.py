@@ -120,7 +120,7 @@ class SweepConfig:
                                      bf16=False, optim=OptimConfig(warmup_steps=300))
     samples: SampleSettings = SampleSettings()
     survey: SurveySettings = SurveySettings()
-    dps: DPSConfig = DPSConfig(steps=20, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=1.0)
+    dps: DPSConfig = DPSConfig(steps=20, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=0.03)
     linearized: LinearizedSettings = LinearizedSettings()
 
 
