@@ -17,6 +17,7 @@ from geomem.config import load_toml
 from geomem.errors import DataFileError
 from geomem.experiments.compare import ratios_from_arrays, rebuild_report
 from geomem.metrics.posterior_quality import calibration
+from geomem.report import save_figure
 from geomem.report.compare_figures import memorized_pairs, misfit_curves, posterior_grid
 from geomem.report.html import Report
 from geomem.report.metric_figures import calibration_plot, ratio_histograms
@@ -26,11 +27,7 @@ CRITERION = "d1/mean(d2..dk) < 0.5"
 
 
 def _save(fig, path: Path) -> Path:
-    from geomem.runs import atomic_path
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    return path
+    return save_figure(fig, path, dpi=100)
 
 
 def summary_rows(metrics: dict) -> tuple[list[str], list[list]]:

@@ -30,9 +30,10 @@ from geomem.metrics.posterior_quality import data_misfit_vs_noise, posterior_sum
 from geomem.posterior.dps import DPSConfig, OperatorMisfit, dps
 from geomem.priors.learned import LearnedPrior
 from geomem.priors.memorized import MemorizedPrior
+from geomem.report import save_figure
 from geomem.report.compare_figures import misfit_curves
 from geomem.report.metric_figures import posterior_panels
-from geomem.runs import RunFolder, atomic_path
+from geomem.runs import RunFolder
 
 
 @dataclass(frozen=True)
@@ -103,11 +104,9 @@ def run_invert(config: InvertConfig, out: str | Path, progress: bool = True) -> 
         summary = posterior_summary(kept, truth, data_range=ms.vmax - ms.vmin)
         metrics.update({k: float(v) for k, v in summary.scalars().items()})
         fig = posterior_panels(truth, summary, spacing=(ms.spacing, ms.spacing), title=f"DPS posterior, {config.prior}")
-        with atomic_path(run.figure("posterior.png")) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
+        save_figure(fig, run.figure("posterior.png"), dpi=100)
     fig = misfit_curves({config.prior: res.misfit_history}, res.sigmas, gamma * np.sqrt(y.size),
                         "DPS data misfit along the reverse process")
-    with atomic_path(run.figure("misfit.png")) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    save_figure(fig, run.figure("misfit.png"), dpi=100)
     run.write_metrics(metrics)
     return metrics

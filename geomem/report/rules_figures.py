@@ -16,14 +16,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from geomem.runs import atomic_path  # noqa: E402
+from geomem.report import save_figure
 
 
 def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def _series(results: dict, key, alpha: float | None = None) -> dict[int, tuple[list[float], list[float]]]:

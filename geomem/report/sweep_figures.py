@@ -15,18 +15,15 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from geomem.report import save_figure
 from geomem.report.compare_figures import memorized_pairs
 from geomem.report.html import Report
-from geomem.runs import atomic_path
 
 _NULL_STYLE = {"heldout": ("held-out null", ":"), "leave_one_out": ("leave-one-out null", "--")}
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def _rate(row: dict, criterion: str, group: str) -> dict:
