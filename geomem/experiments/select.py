@@ -163,13 +163,18 @@ def clusters(x: np.ndarray, threshold: float) -> np.ndarray:
     return label.astype(np.int64)
 
 
-def cap_clusters(losses: Any, x: np.ndarray, threshold: float, cap: int) -> Selection:
+def _losses_and_clusters(losses: Any, x: np.ndarray, threshold: float, name: str, value: int):
+    """Checked losses, and cluster labels of ``x`` at ``threshold``; ``value`` (cap or budget) must be >= 1."""
     lo = _check_losses(losses)
     if len(x) != len(lo):
         raise ShapeError(f"{len(lo)} losses for {len(x)} models")
-    if cap < 1:
-        raise ValueRangeError(f"cap must be >= 1, got {cap}")
-    lab = clusters(x, threshold)
+    if value < 1:
+        raise ValueRangeError(f"{name} must be >= 1, got {value}")
+    return lo, clusters(x, threshold)
+
+
+def cap_clusters(losses: Any, x: np.ndarray, threshold: float, cap: int) -> Selection:
+    lo, lab = _losses_and_clusters(losses, x, threshold, "cap", cap)
     keep = np.ones(len(lo), bool)
     reasons = [""] * len(lo)
     for c in np.unique(lab):
@@ -183,12 +188,7 @@ def cap_clusters(losses: Any, x: np.ndarray, threshold: float, cap: int) -> Sele
 
 
 def keep_budget(losses: Any, x: np.ndarray, threshold: float, budget: int) -> Selection:
-    lo = _check_losses(losses)
-    if len(x) != len(lo):
-        raise ShapeError(f"{len(lo)} losses for {len(x)} models")
-    if budget < 1:
-        raise ValueRangeError(f"budget must be >= 1, got {budget}")
-    lab = clusters(x, threshold)
+    lo, lab = _losses_and_clusters(losses, x, threshold, "budget", budget)
     reps = np.array([m[_rank(lo[m])[0]] for m in (np.nonzero(lab == c)[0] for c in np.unique(lab))])
     chosen = set(reps[_rank(lo[reps])][:budget].tolist())
     keep = np.zeros(len(lo), bool)
