@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# The GPU half of the sweep (docs/results.md): train the six priors of data/configs/sweep_default.toml as six
-# parallel processes on one GPU, then draw and score unconditional samples of every checkpoint (same process,
-# right after its training). Then pack what the CPU half needs: every checkpoint folder keeps only complete.json
-# except the last, whose EMA weights are recast to fp16 (no optimizer state); prior/ folders are dropped (they
-# duplicate the last checkpoint's EMA). The packed run folder is split into <= 15 MiB pieces in PACK_DIR.
+# The GPU half of the sweep (docs/results.md): train the priors of CONFIG as parallel processes spread over the
+# visible GPUs (largest UNets first, each to the least-loaded GPU), then draw and score unconditional samples of
+# every checkpoint (same process, right after its training). CUDA MPS is started when GEOMEM_MPS=1 and it works
+# (kernels of the processes then share the GPU instead of time-slicing it); the log says whether it ran.
+# Then pack what the CPU half needs: every checkpoint folder keeps only complete.json except the final one and those
+# in the config's posterior_steps, whose EMA weights are recast to fp16 (no optimizer state); prior/ folders are
+# dropped (they duplicate the final checkpoint's EMA). The packed run folder is split into <= 15 MiB pieces.
 #
 # Usage (repository root): scripts/run_sweep_gpu.sh RUN_DIR PACK_DIR [TRAIN_LIMIT_S] [CONFIG]
 #   TRAIN_LIMIT_S > 0 sends SIGTERM to a training still running after that many seconds: it saves a checkpoint at
-#   its current step and stops (the step reached is recorded in the run folder and the tables).
+#   its current step and stops (the step reached is recorded in the run folder and the tables; the checkpoints
+#   every run reached are the equal-budget comparison).
 # The CPU half, afterwards:  cat PACK_DIR/sweep.tgz.* | tar xz -C RUN_DIR/..;
 #   geomem sweep -c CONFIG --out RUN_DIR --stage posteriors --stage report
 set -uo pipefail
@@ -16,16 +19,43 @@ PACK=${2:-runs/sweep_pack}
 LIMIT=${3:-0}
 CFG=${4:-data/configs/sweep_default.toml}
 mkdir -p "$OUT" "$PACK"
-RUNS=$(python3 - "$CFG" <<'PY'
+NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
+[ "$NGPU" -gt 0 ] || NGPU=1
+if [ "${GEOMEM_MPS:-0}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps_pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps_log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if nvidia-cuda-mps-control -d && timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
+    echo "MPS: on" | tee "$OUT/mps.txt"
+  else
+    echo quit | nvidia-cuda-mps-control 2>/dev/null
+    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+    echo "MPS: failed to start; processes time-slice the GPU" | tee "$OUT/mps.txt"
+  fi
+else
+  echo "MPS: off" | tee "$OUT/mps.txt"
+fi
+# "run:gpu" pairs: widest UNets first, each to the GPU with the least summed width^2 so far
+PLAN=$(python3 - "$CFG" "$NGPU" <<'PY'
 import sys
 from geomem.config import load_config
 from geomem.experiments.sweep import SweepConfig, grid, run_name
-print(" ".join(run_name(n, w) for n, w in grid(load_config(SweepConfig, sys.argv[1]))))
+jobs = sorted(grid(load_config(SweepConfig, sys.argv[1])), key=lambda nw: -nw[1])
+load = [0] * int(sys.argv[2])
+plan = []
+for n, w in jobs:
+    g = load.index(min(load))
+    load[g] += w * w
+    plan.append(f"{run_name(n, w)}:{g}")
+print(" ".join(plan))
 PY
 )
+echo "plan (run:gpu): $PLAN" | tee "$OUT/plan.txt"
 t0=$(date +%s)
-for r in $RUNS; do
+for job in $PLAN; do
+  r=${job%%:*}
+  g=${job##*:}
   (
+    export CUDA_VISIBLE_DEVICES=$g
     if [ "$LIMIT" -gt 0 ]; then
       timeout --signal=TERM "$LIMIT" python3 -m geomem.cli sweep -c "$CFG" --out "$OUT" --stage train --run "$r" --no-progress
     else
@@ -37,22 +67,26 @@ done
 wait
 echo "train + samples wall time: $(( $(date +%s) - t0 )) s" | tee "$OUT/gpu_wall.txt"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >>"$OUT/gpu_wall.txt" 2>/dev/null || true
-python3 - "$OUT" <<'PY'
+[ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && (echo quit | nvidia-cuda-mps-control)
+python3 - "$OUT" "$CFG" <<'PY'
 import sys
 from pathlib import Path
 import shutil
 from safetensors.torch import load_file, save_file
-from geomem.experiments.sweep import checkpoints
+from geomem.config import load_config
+from geomem.experiments.sweep import SweepConfig, checkpoints
+keep_steps = set(load_config(SweepConfig, sys.argv[2]).posterior_steps)
 for run in sorted(p for p in (Path(sys.argv[1]) / "train").iterdir() if p.is_dir()):
     ckpts = checkpoints(run)
+    keep = keep_steps | ({ckpts[-1][0]} if ckpts else set())
     for step, ck in ckpts:
         for f in ck.iterdir():
-            if f.name == "complete.json" or (step == ckpts[-1][0] and f.name == "ema.safetensors"):
+            if f.name == "complete.json" or (step in keep and f.name == "ema.safetensors"):
                 continue
             f.unlink()
-    if ckpts:
-        ema = ckpts[-1][1] / "ema.safetensors"
-        save_file({k: v.half() for k, v in load_file(str(ema)).items()}, str(ema))
+        if step in keep:
+            ema = ck / "ema.safetensors"
+            save_file({k: v.half() for k, v in load_file(str(ema)).items()}, str(ema))
     shutil.rmtree(run / "prior", ignore_errors=True)
 PY
 tar czf - -C "$(dirname "$OUT")" "$(basename "$OUT")" | split -b 15M - "$PACK/sweep.tgz."

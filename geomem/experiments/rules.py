@@ -55,7 +55,7 @@ from geomem.priors.learned import LearnedPrior, UNetConfig
 from geomem.priors.memorized import MemorizedPrior
 from geomem.priors.sampling import karras_sigmas, sample
 from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, train
-from geomem.runs import RunFolder, write_json, write_text
+from geomem.runs import RunFolder, write_json, write_npz, write_text
 
 THRESHOLD = 0.5  # memorized if d1/mean(d2..dk) < 0.5
 
@@ -126,8 +126,11 @@ def _train_job(cfg: TrainConfig, out: str, set_path: str) -> str:
 
 def train_all(jobs: list[tuple[TrainConfig, Path, Path]], workers: int) -> None:
     """Train every ``(config, run folder, model-set file)`` not already finished (``prior/config.json`` present);
-    ``workers > 1`` runs that many training processes at once (e.g. several small UNets on one GPU)."""
-    todo = [(c, str(o), str(s)) for c, o, s in jobs if not (o / "prior" / "config.json").is_file()]
+    ``workers > 1`` runs that many training processes at once (e.g. several small UNets on one GPU). With
+    ``device = "auto"`` and several visible GPUs, job ``i`` trains on ``cuda:(i mod #GPUs)``."""
+    n_gpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    todo = [(dataclasses.replace(c, device=f"cuda:{i % n_gpu}") if c.device == "auto" and n_gpu > 1 else c,
+             str(o), str(s)) for i, (c, o, s) in enumerate(jobs) if not (o / "prior" / "config.json").is_file()]
     if workers <= 1:
         for job in todo:
             _train_job(*job)
@@ -223,6 +226,21 @@ def posterior_scores(prior, ms, facts_idx: np.ndarray, truths: dict[str, np.ndar
     return out
 
 
+def prior_samples(prior, path: Path, n: int, steps: int, seed: int, device) -> np.ndarray:
+    """``n`` unconditional Heun samples (``steps`` Karras noise levels, σ 20 → 0.005) of a trained prior, reused from
+    ``path`` when it holds samples drawn with the same ``n``, ``steps`` and ``seed`` (so a CPU rerun that adds the
+    posteriors scores the very samples a GPU run drew). Samples are kept in float32; both paths return those
+    float32 values as float64, so a reused run and a fresh one score identical arrays."""
+    if path.is_file():
+        with np.load(path) as f:
+            if "sample_settings" in f.files and f["sample_settings"].tolist() == [n, steps, seed]:
+                return f["samples"].astype(np.float64)
+    smp = sample(prior, n, karras_sigmas(steps, 0.005, 20.0), "heun", generator=seed, device=device,
+                 batch_size=256).cpu().numpy().astype(np.float32)
+    write_npz(path, samples=smp, sample_settings=np.array([n, steps, seed]))
+    return smp.astype(np.float64)
+
+
 # ------------------------------------------------------------------------------------------ pipeline
 def grid(config: RulesConfig) -> list[tuple[float, float]]:
     return [(e, a) for e in config.epsilons for a in config.alphas]
@@ -253,7 +271,6 @@ def run_rules(config: RulesConfig, out: str | Path, progress: bool = True) -> di
             jobs.append((cfg, run.path / "priors" / f"{tag}_c{c}", path))
     train_all(jobs, config.workers)
     device = eval_device(config.training)
-    sigmas = karras_sigmas(config.sample_steps, 0.005, 20.0)
     rows, results = [], {}
     for (eps, alpha), tag in zip(grid(config), sets, strict=True):
         s, ms = sets[tag]
@@ -268,8 +285,8 @@ def run_rules(config: RulesConfig, out: str | Path, progress: bool = True) -> di
         rules_train = x[lab.is_rule][: config.n_heldout]
         for c in config.capacities:
             prior = LearnedPrior.from_pretrained(run.path / "priors" / f"{tag}_c{c}" / "prior", device=device)
-            smp = sample(prior, config.n_samples, sigmas, "heun", generator=config.seed, device=device,
-                         batch_size=256).double().cpu().numpy()
+            smp = prior_samples(prior, run.path / f"samples_{tag}_c{c}.npz", config.n_samples, config.sample_steps,
+                                config.seed, device)
             mem = memorization_by_kind(smp, x[facts_idx], lab.kind[facts_idx], copies, hr_x, he_x, eps,
                                        config.seed)
             gen = generalization(prior, x, rules_train, hr_x, config.eval_sigmas, config.seed, device)
@@ -287,8 +304,7 @@ def run_rules(config: RulesConfig, out: str | Path, progress: bool = True) -> di
                 if len(i_exc):
                     truths = {"exception": ms.models[i_exc[0]], **truths}
                 res["posterior"] = posterior_scores(prior_cpu, ms, facts_idx, truths, config.posterior, config.seed)
-            run.write_arrays(f"samples_{key}.npz", samples=smp.astype(np.float32), nearest=mem["nearest"],
-                             ratio_k=mem["ratio_k"])
+            run.write_arrays(f"nearest_{key}.npz", nearest=mem["nearest"], ratio_k=mem["ratio_k"])
             results[key] = res
             rows.append(table_row(res, config.eval_sigmas))
     metrics = {"results": results, "header": table_header(config.eval_sigmas), "rows": rows,

@@ -30,6 +30,7 @@ samples by as many held-out models of the same kind (a generator that never saw 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,6 +254,7 @@ from geomem.experiments.rules import (  # noqa: E402
     generalization,
     markdown_table,
     posterior_scores,
+    prior_samples,
     train_all,
     train_config,
 )
@@ -300,7 +302,6 @@ def run_select(config: SelectConfig, out, progress: bool = True) -> dict:
     from pathlib import Path
 
     from geomem.priors.learned import LearnedPrior
-    from geomem.priors.sampling import karras_sigmas, sample
     from geomem.runs import RunFolder, write_json, write_npz, write_text
 
     t0 = time.time()
@@ -321,12 +322,12 @@ def run_select(config: SelectConfig, out, progress: bool = True) -> dict:
                                    steps=config.score_steps)
         train_all([(tcfg, run.path / "priors" / "score", run.path / "full.npz")], 0)
         score_dir = run.path / "priors" / "score" / "prior"
-    scorer = LearnedPrior.from_pretrained(score_dir, device=device)
-    losses = denoising_losses(scorer, x, config.score, device)
+    losses = _scores(run.path / "losses.npz", score_dir, x, config.score, device)
     sel = select(losses, x, config.rule)
     chosen = selected_set(full, sel, losses, source=str(run.path / "full.npz"))
     chosen.save(run.path / "selected.npz")
-    write_npz(run.path / "losses.npz", loss=losses, keep=sel.keep, cluster=sel.cluster)
+    write_npz(run.path / "losses.npz", loss=losses, keep=sel.keep, cluster=sel.cluster,
+              score_key=_score_key(score_dir, config.score))
     jobs = [(train_config(config.training, config.capacity, size, config.seed, name), run.path / "priors" / name,
              run.path / f"{name}.npz") for name in ("full", "selected")]
     train_all(jobs, config.workers)
@@ -336,13 +337,12 @@ def run_select(config: SelectConfig, out, progress: bool = True) -> dict:
     fact_of = _fact_index(lab, facts_idx)
     hr = heldout_rules(config.mixture, config.n_heldout + config.n_truths)
     hr_x = hr.normalized()[: config.n_heldout]
-    sigmas = karras_sigmas(config.sample_steps, 0.005, 20.0)
     results, rows = {}, []
     for name, ms in (("full", full), ("selected", chosen)):
         prior = LearnedPrior.from_pretrained(run.path / "priors" / name / "prior", device=device)
         tx = ms.normalized()
-        smp = sample(prior, config.n_samples, sigmas, "heun", generator=config.seed, device=device,
-                     batch_size=256).double().cpu().numpy()
+        smp = prior_samples(prior, run.path / f"samples_{name}.npz", config.n_samples, config.sample_steps,
+                            config.seed, device)
         rate, _, hits = training_coverage(smp, tx)
         null_rate, _, _ = training_coverage(hr_x[: config.n_samples], tx)
         _, fact_cov, _ = training_coverage(smp, x[facts_idx])
@@ -373,6 +373,23 @@ def run_select(config: SelectConfig, out, progress: bool = True) -> dict:
     write_json(run.path / "metrics.json", metrics)
     write_text(run.path / "table.md", markdown_table(header, rows))
     return metrics
+
+
+def _score_key(score_dir, settings: ScoreSettings) -> str:
+    return json.dumps({"prior": str(score_dir), **dataclasses.asdict(settings)}, sort_keys=True)
+
+
+def _scores(path, score_dir, x: np.ndarray, settings: ScoreSettings, device) -> np.ndarray:
+    """Per-model denoising losses, reused from ``path`` when it was scored by the same prior with the same settings:
+    a rerun (e.g. on the CPU, to add the posteriors) then selects exactly the set the priors were trained on."""
+    from geomem.priors.learned import LearnedPrior
+
+    if path.is_file():
+        with np.load(path) as f:
+            if "score_key" in f.files and str(f["score_key"]) == _score_key(score_dir, settings) \
+                    and len(f["loss"]) == len(x):
+                return f["loss"]
+    return denoising_losses(LearnedPrior.from_pretrained(score_dir, device=device), x, settings, device)
 
 
 def _fact_index(lab, facts_idx: np.ndarray) -> np.ndarray:

@@ -9,9 +9,9 @@ checkpoint steps (so the smallest set is seen most often). Then, per (N, w, chec
   checkpoint's EMA weights, their nearest-neighbour ratios ``d1/d2`` and ``d1/mean(d2..dk)`` against the N training
   models, and the null ratios (held-out models against the same N; leave-one-out), so every rate
   ``p̂ = #{ratio < τ}/S`` (percentile-bootstrap interval) sits beside the rate a non-memorizing sampler would get;
-- ``posteriors`` (final checkpoint only): DPS with the learned prior on noisy data ``y = F(v_truth) + ε`` of a
-  held-out truth, and beside it the fully memorized counterpart of the same N — DPS with the exact memorized
-  prior, the closed-form linearized mixture and the σ → 0 lookup — all scored by
+- ``posteriors`` (the final checkpoint and those in ``posterior_steps``): DPS with the learned prior on noisy data
+  ``y = F(v_truth) + ε`` of a held-out truth, and beside it the fully memorized counterpart of the same N — DPS
+  with the exact memorized prior, the closed-form linearized mixture and the σ → 0 lookup — all scored by
   :func:`geomem.experiments.compare.score_posteriors` (memorization rates with nulls, RMSE, calibration, misfit/noise).
 
 Stages (``stages``): ``train`` (GPU when there is one) → ``samples`` (GPU or CPU, no PDE solves) → ``posteriors``
@@ -26,8 +26,8 @@ Run folder (``out``)::
     train/n<N>_w<w>/                 geomem train run folders (unless priors_dir is set)
     samples/n<N>_w<w>_s<step>.npz    ratio records (+ the first few samples and their nearest models)
     samples/nulls_n<N>.npz           held-out and leave-one-out null records
-    posteriors/n<N>_w<w>.npz         posterior samples (velocity), their nearest models, misfits
-    posteriors/metrics_n<N>_w<w>.json  scores of the learned, memorized, linearized and lookup posteriors
+    posteriors/n<N>_w<w>_s<step>.npz  posterior samples (velocity), their nearest models, misfits
+    posteriors/metrics_n<N>_w<w>_s<step>.json  scores of the learned, memorized, linearized and lookup posteriors
     cache/                           forward data of the training models, cached DPS / linearized runs
 """
 
@@ -114,6 +114,8 @@ class SweepConfig:
     seed: int = 0
     workers: int = field(default=2, metadata={"min": 0})
     n_boot: int = field(default=1000, metadata={"min": 10})
+    #: checkpoint steps that also get DPS posteriors (the final checkpoint always does)
+    posterior_steps: tuple[int, ...] = field(default=(), metadata={"min": 1})
     model_set: ModelSetSettings = ModelSetSettings()
     capacity: CapacitySettings = CapacitySettings()
     train: TrainConfig = TrainConfig(steps=3000, batch_size=64, checkpoint_steps=(250, 750, 1500), log_every=100,
@@ -170,6 +172,10 @@ def check_config(config: SweepConfig, only: str | None = None) -> None:
     if any(s > config.train.steps for s in config.train.checkpoint_steps):
         raise ConfigError(f"train.checkpoint_steps {list(config.train.checkpoint_steps)} go past train.steps "
                           f"({config.train.steps}); drop the later ones")
+    extra = sorted(set(config.posterior_steps) - set(config.train.checkpoint_steps) - {config.train.steps})
+    if extra:
+        raise ConfigError(f"posterior_steps {extra} are not checkpoint steps; choose from train.checkpoint_steps "
+                          f"{list(config.train.checkpoint_steps)} (the final step always gets posteriors)")
 
 
 def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -315,34 +321,48 @@ def stage_posteriors(config: SweepConfig, out: Path, ms: ModelSet, progress: boo
         write_npz(folder / "truth.npz", velocity=v_true, y=y, gamma=gamma, index=t_idx)
         widths = sorted(config.capacity.widths)
         root = training_root(config, out)
+        first_cache = None
         for n in sizes:
             nulls = null_baselines(x_all[:n], heldout)
             for w in widths:
-                metrics_path = folder / f"metrics_{run_name(n, w)}.json"
-                if metrics_path.is_file():
-                    continue
                 run_dir = root / run_name(n, w)
-                ckpts = checkpoints(run_dir)
-                if not ckpts:
-                    raise DataFileError(f"{run_dir} has no checkpoints; run the train stage first")
-                step, ckpt = ckpts[-1]
-                learned = checkpoint_prior(run_dir, ckpt)
-                w_cache = cache / f"w{w}"
-                w_cache.mkdir(exist_ok=True)
-                _share_memorized_cache(cache / f"w{widths[0]}", w_cache, tag, n)
-                result = posteriors_for_size(cc, op, client, learned, n, x_all, F_train, y, gamma, param, w_cache,
-                                              tag, progress)
-                samples_v = {k: param.to_velocity(v["x"]) for k, v in result.items()}
-                scores, arrays = score_posteriors(cc, result, samples_v, x_all[:n], nulls, v_true, y, gamma, param, ms)
-                write_npz(folder / f"{run_name(n, w)}.npz", **{f"{k}__velocity": s for k, s in samples_v.items()},
-                          **{f"{k}__misfit": v["misfit"] for k, v in result.items()}, **arrays)
-                scores.update({"step": step, "width": w, "gamma": gamma, "truth": config.truth})
-                write_json(metrics_path, scores)
+                for step, ckpt in posterior_checkpoints(config, run_dir):
+                    key = f"{run_name(n, w)}_s{step}"
+                    metrics_path = folder / f"metrics_{key}.json"
+                    if metrics_path.is_file():
+                        continue
+                    learned = checkpoint_prior(run_dir, ckpt)
+                    step_cache = cache / f"w{w}_s{step}"  # the learned DPS run depends on the checkpoint
+                    step_cache.mkdir(exist_ok=True)
+                    first_cache = first_cache or step_cache
+                    _share_memorized_cache(first_cache, step_cache, tag, n)
+                    result = posteriors_for_size(cc, op, client, learned, n, x_all, F_train, y, gamma, param,
+                                                  step_cache, tag, progress)
+                    samples_v = {k: param.to_velocity(v["x"]) for k, v in result.items()}
+                    scores, arrays = score_posteriors(cc, result, samples_v, x_all[:n], nulls, v_true, y, gamma,
+                                                      param, ms)
+                    write_npz(folder / f"{key}.npz", **{f"{k}__velocity": s for k, s in samples_v.items()},
+                              **{f"{k}__misfit": v["misfit"] for k, v in result.items()}, **arrays)
+                    scores.update({"step": step, "width": w, "gamma": gamma, "truth": config.truth})
+                    write_json(metrics_path, scores)
+
+
+def posterior_checkpoints(config: SweepConfig, run_dir: Path) -> list[tuple[int, Path]]:
+    """The checkpoints of one training run that get posteriors: those in ``posterior_steps`` and the final one."""
+    ckpts = checkpoints(run_dir)
+    if not ckpts:
+        raise DataFileError(f"{run_dir} has no checkpoints; run the train stage first")
+    want = set(config.posterior_steps) | {ckpts[-1][0]}
+    missing = sorted(want - {s for s, _ in ckpts})
+    if missing:
+        raise DataFileError(f"{run_dir} has no checkpoint at step(s) {missing} (posterior_steps); rerun the train "
+                            f"stage or drop them from posterior_steps")
+    return [(s, c) for s, c in ckpts if s in want]
 
 
 def _share_memorized_cache(src: Path, dst: Path, tag: str, n: int) -> None:
-    """The memorized, linearized and lookup posteriors of N do not depend on the UNet width: copy the cached
-    runs of the first width so that each is computed once per N."""
+    """The memorized, linearized and lookup posteriors of N depend on neither the UNet width nor the checkpoint:
+    copy the cached runs of the first (width, step) so that each is computed once per N."""
     if src == dst or not src.is_dir():
         return
     for name in (f"dps_memorized_{tag}_n{n}.npz", f"linearized_{tag}_n{n}.npz"):
@@ -374,21 +394,23 @@ def sample_rows(config: SweepConfig, out: Path) -> list[dict]:
 
 
 def posterior_rows(config: SweepConfig, out: Path) -> list[dict]:
-    """One row per (N, w, posterior kind) from the posterior stage's metrics files."""
+    """One row per (N, w, checkpoint step, posterior kind) from the posterior stage's metrics files; the memorized,
+    linearized and lookup posteriors depend on N only and get one row per N."""
     rows = []
+    folder = Path(out) / "posteriors"
     for n, w in grid(config):
-        path = Path(out) / "posteriors" / f"metrics_{run_name(n, w)}.json"
-        if not path.is_file():
-            continue
-        m = json.loads(path.read_text())
-        for kind, mem in m["memorization"].items():
-            if kind != "learned" and w != min(config.capacity.widths):
-                continue  # the memorized, linearized and lookup posteriors depend on N only: one row per N
-            q = m["quality"]["posteriors"][kind]
-            rows.append({"n": n, "width": w, "step": m["step"], "posterior": kind,
-                         "rates": mem["memorization"]["rates"][PRIMARY], "n_diverged": mem["n_diverged"],
-                         "rmse": q["rmse"], "mean_std": q["mean_std"], "coverage@0.9": q["coverage@0.9"],
-                         "misfit/noise": q.get("misfit/noise"), "distinct_nearest": q.get("distinct_nearest")})
+        paths = sorted(folder.glob(f"metrics_{run_name(n, w)}_s*.json"),
+                       key=lambda p: int(p.stem.rsplit("_s", 1)[1]))
+        for i, path in enumerate(paths):
+            m = json.loads(path.read_text())
+            for kind, mem in m["memorization"].items():
+                if kind != "learned" and (w != min(config.capacity.widths) or i > 0):
+                    continue
+                q = m["quality"]["posteriors"][kind]
+                rows.append({"n": n, "width": w, "step": m["step"], "posterior": kind,
+                             "rates": mem["memorization"]["rates"][PRIMARY], "n_diverged": mem["n_diverged"],
+                             "rmse": q["rmse"], "mean_std": q["mean_std"], "coverage@0.9": q["coverage@0.9"],
+                             "misfit/noise": q.get("misfit/noise"), "distinct_nearest": q.get("distinct_nearest")})
     return rows
 
 

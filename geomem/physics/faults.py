@@ -63,8 +63,11 @@ class BoundedClient:
         from distributed import wait
         from distributed.scheduler import KilledWorker
 
-        if self.n_workers() == 0:
-            raise self._no_workers("run the tasks")
+        if self.n_workers() == 0:  # a worker may be (re)starting, e.g. under load: wait for one, boundedly
+            try:
+                self._client.wait_for_workers(1, timeout=min(self.timeout_s, 60.0))
+            except TimeoutError:
+                raise self._no_workers("run the tasks") from None
         try:
             wait(futures, timeout=self.timeout_s)
             return self._client.gather(futures)

@@ -236,6 +236,12 @@ class LearnedPrior(Denoiser):
                    model_set=cfg.get("model_set"))
 
 
+def resave_prior(directory: str | Path, dtype: torch.dtype) -> Path:
+    """Rewrite a saved prior's weights at ``dtype`` (e.g. fp16 to ship it), checksum and config updated together."""
+    extra = read_config(Path(directory)).get("extra")
+    return LearnedPrior.from_pretrained(directory).save_pretrained(directory, dtype=dtype, extra=extra)
+
+
 def read_config(directory: Path) -> dict[str, Any]:
     """Read and check ``<directory>/config.json`` (exists, valid JSON, a format version this code can read)."""
     path = Path(directory) / CONFIG_FILE

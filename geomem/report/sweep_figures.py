@@ -4,8 +4,8 @@
   size N (log axis), one line per UNet width, with 95% bootstrap intervals; the held-out and leave-one-out null
   rates of the same N dashed beside them.
 - ``rate_vs_step.png``: the same rate against the optimizer step, one panel per N.
-- ``posterior_n<N>_w<w>.png``: the learned prior's posterior samples with the smallest ``d1/mean(d2..dk)`` above
-  their nearest training models (from ``posteriors/n<N>_w<w>.npz``).
+- ``posterior_n<N>_w<w>_s<step>.png``: the learned prior's posterior samples with the smallest ``d1/mean(d2..dk)`` above
+  their nearest training models (from ``posteriors/n<N>_w<w>_s<step>.npz``).
 """
 
 from __future__ import annotations
@@ -128,12 +128,13 @@ def sample_table(metrics: dict) -> tuple[list[str], list[list]]:
 def posterior_table(metrics: dict) -> tuple[list[str], list[list]]:
     """N × width × posterior → rate [CI], RMSE, mean std, coverage@0.9, misfit/noise."""
     c = metrics["criterion"]
-    header = ["N", "width", "posterior", f"rate ({c})", "held-out null", "RMSE (km/s)", "mean std (km/s)",
+    header = ["N", "width", "step", "posterior", f"rate ({c})", "held-out null", "RMSE (km/s)", "mean std (km/s)",
               "coverage@0.9", "misfit/noise", "distinct nearest"]
     rows = []
     for r in metrics["posteriors"]:
         s, h = r["rates"]["samples"], r["rates"]["heldout"]
-        rows.append([r["n"], r["width"] if r["posterior"] == "learned" else "-", r["posterior"],
+        learned = r["posterior"] == "learned"
+        rows.append([r["n"], r["width"] if learned else "-", r["step"] if learned else "-", r["posterior"],
                      f"{s['rate']:.3f} [{s['low']:.3f}, {s['high']:.3f}]", f"{h['rate']:.3f}", r["rmse"],
                      r["mean_std"], r["coverage@0.9"], r["misfit/noise"] if r["misfit/noise"] is not None else "n/a",
                      r["distinct_nearest"] if r["distinct_nearest"] is not None else "n/a"])
@@ -161,16 +162,14 @@ def write_report(out: str | Path, metrics: dict) -> Path:
         report.add_heading("Posteriors on the held-out truth (learned DPS beside its fully memorized counterparts)")
         report.add_table(*reversed(posterior_table(metrics)), caption="memorized, linearized and lookup depend on N "
                          "only (one row per N); learned: one row per width")
-        seen = set()
         for r in metrics["posteriors"]:
-            key = (r["n"], r["width"])
-            path = out / "posteriors" / f"n{key[0]}_w{key[1]}.npz"
-            if key in seen or not path.is_file():
+            key = f"n{r['n']}_w{r['width']}_s{r['step']}"
+            path = out / "posteriors" / f"{key}.npz"
+            if r["posterior"] != "learned" or not path.is_file():
                 continue
-            seen.add(key)
             fig = posterior_pairs(path, ms.get("spacing", 10.0), ms.get("vmin", 1.5), ms.get("vmax", 4.5),
-                                  f"learned posterior, N = {key[0]}, width {key[1]}: closest samples and their "
-                                  f"nearest training models")
-            report.add_figure(_save(fig, out / "figures" / f"posterior_n{key[0]}_w{key[1]}.png"), path.name)
+                                  f"learned posterior, N = {r['n']}, width {r['width']}, step {r['step']}: closest "
+                                  f"samples and their nearest training models")
+            report.add_figure(_save(fig, out / "figures" / f"posterior_{key}.png"), path.name)
     report.add_json_block({k: metrics[k] for k in ("stage_wall_s", "device")}, "stage wall times")
     return report.write(out / "report.html")

@@ -64,3 +64,18 @@ def test_bad_input(tmp_path):
     assert main(["rules", "-c", TINY, "-o", str(tmp_path / "r"), "mixture.exception_family=curvefault"]) == 2
     assert load_config(RulesConfig, TINY).capacities == (8,)
     assert capacity_unet(16, 3).channels == (16, 32, 64)
+
+
+def test_training_jobs_spread_over_visible_gpus(monkeypatch, tmp_path):
+    """device = "auto" with several GPUs: job i trains on cuda:(i mod #GPUs); explicit devices are kept."""
+    import geomem.experiments.rules as rules_mod
+    from geomem.experiments.rules import TrainingSettings, train_all, train_config
+
+    seen = []
+    monkeypatch.setattr(rules_mod.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(rules_mod.torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(rules_mod, "_train_job", lambda cfg, out, path: seen.append(cfg.device))
+    jobs = [(train_config(TrainingSettings(device=d), 8, 16, 0, f"j{i}"), tmp_path / f"j{i}", tmp_path / "s.npz")
+            for i, d in enumerate(["auto", "auto", "auto", "cpu"])]
+    train_all(jobs, workers=0)
+    assert seen == ["cuda:0", "cuda:1", "cuda:0", "cpu"]

@@ -178,3 +178,42 @@ def test_select_cli_tiny(tmp_path):
     assert m["results"]["selected"]["n_train"] == len(chosen)
     assert m["results"]["full"]["distinct_facts_in_train"] == m["results"]["selected"]["distinct_facts_in_train"]
     assert main(["select", "-c", "data/configs/select_tiny.toml", "-o", str(tmp_path / "bad"), "rule.rule=nope"]) == 2
+
+    # a rerun on the same folder (how the CPU adds posteriors to a GPU run) reuses the priors, the selection scores
+    # and the drawn samples: no training, scoring or sampling happens, and the memorization numbers are identical
+    import geomem.experiments.rules as rules_mod
+    import geomem.experiments.select as select_mod
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed a finished piece")
+
+    from geomem.priors.learned import LearnedPrior
+
+    load = LearnedPrior.from_pretrained
+
+    def load_but_not_the_scorer(directory, *args, **kwargs):
+        if "score" in str(directory):
+            refuse()
+        return load(directory, *args, **kwargs)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(LearnedPrior, "from_pretrained", load_but_not_the_scorer)
+    mp.setattr(rules_mod, "sample", refuse)
+    mp.setattr(rules_mod, "train", refuse)
+    try:
+        assert main(["select", "-c", "data/configs/select_tiny.toml", "-o", str(out), "score_steps=4",
+                     "training.steps=6", "n_samples=6", "sample_steps=4", "posterior.enabled=false"]) == 0
+    finally:
+        mp.undo()
+    again = json.loads((out / "metrics.json").read_text())
+    for name in ("full", "selected"):
+        for key in ("memorized_rate_train", "reproduced_train_models", "facts_reproduced", "n_train"):
+            assert again["results"][name][key] == m["results"][name][key]
+    # other sample settings are not served from the stale file
+    with pytest.raises(AssertionError, match="recomputed"):
+        with pytest.MonkeyPatch.context() as mp2:
+            mp2.setattr(rules_mod, "sample", refuse)
+            from geomem.config import load_config
+
+            select_mod.run_select(load_config(select_mod.SelectConfig, "data/configs/select_tiny.toml", {
+                "score_steps": 4, "training.steps": 6, "n_samples": 7, "sample_steps": 4}), out)

@@ -18,7 +18,8 @@ from geomem.priors.learned import LearnedPrior
 
 TINY = "data/configs/sweep_tiny.toml"
 # smaller still than the shipped tiny config, to keep the test near 30 s on one core
-FAST = {"train.steps": 16, "train.checkpoint_steps": [8], "samples.n": 12, "dps.steps": 3, "chains": 2}
+FAST = {"train.steps": 16, "train.checkpoint_steps": [8], "samples.n": 12, "dps.steps": 3, "chains": 2,
+        "posterior_steps": [8]}
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +88,24 @@ def test_memorized_posterior_beside_each_learned_one(tiny):
         # with the held-out null beside it
         assert look["rates"]["samples"]["rate"] == 1.0 and look["rates"]["heldout"]["rate"] < 1.0
         assert look["distinct_nearest"] <= cfg.chains
+    # one memorized / linearized / lookup row per N, whatever the widths and checkpoints
+    assert sorted(r["n"] for r in metrics["posteriors"] if r["posterior"] == "memorized") == sorted(cfg.train_sizes)
     learned = [r for r in metrics["posteriors"] if r["posterior"] == "learned"]
-    assert sorted((r["n"], r["width"]) for r in learned) == grid(cfg)
+    assert sorted((r["n"], r["width"], r["step"]) for r in learned) == sorted(
+        (n, w, s) for n, w in grid(cfg) for s in (8, 16))
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2 + len(grid(cfg))
+    assert html.count("data:image/png;base64,") == 2 + 2 * len(grid(cfg))
+
+
+def test_checkpoints_differ_in_the_learned_posterior_only(tiny):
+    _, out, _ = tiny
+    with np.load(out / "posteriors" / "n6_w4_s8.npz") as a, np.load(out / "posteriors" / "n6_w8_s16.npz") as b:
+        # the memorized counterpart is computed once per N and shared by every (width, checkpoint)
+        np.testing.assert_array_equal(a["memorized__velocity"], b["memorized__velocity"])
+        np.testing.assert_array_equal(a["linearized__velocity"], b["linearized__velocity"])
+        assert not np.array_equal(a["learned__velocity"], b["learned__velocity"])
+    with np.load(out / "posteriors" / "n6_w4_s8.npz") as a, np.load(out / "posteriors" / "n6_w4_s16.npz") as b:
+        assert not np.array_equal(a["learned__velocity"], b["learned__velocity"])
     assert (out / "figures" / "rate_vs_n.png").is_file() and (out / "figures" / "rate_vs_step.png").is_file()
 
 
@@ -99,7 +114,9 @@ def test_bad_input_is_refused_before_work(tmp_path):
         run_sweep(load_config(SweepConfig, TINY, {"train_sizes": [6, 30]}), tmp_path / "a")
     with pytest.raises(ConfigError, match="past train.steps"):
         run_sweep(load_config(SweepConfig, TINY, {"train.checkpoint_steps": [500]}), tmp_path / "b")
+    with pytest.raises(ConfigError, match="not checkpoint steps"):
+        run_sweep(load_config(SweepConfig, TINY, {"posterior_steps": [7]}), tmp_path / "e")
     with pytest.raises(ConfigError, match="not in this sweep"):
         run_sweep(load_config(SweepConfig, TINY, {"stages": ["train"]}), tmp_path / "c", only="n7_w4")
-    assert not any((tmp_path / p).exists() for p in "abc")
+    assert not any((tmp_path / p).exists() for p in "abce")
     assert main(["sweep", "-c", TINY, "--out", str(tmp_path / "d"), "train_sizes=[2]"]) == 2

@@ -64,6 +64,20 @@ def test_save_load_round_trip_identical(tmp_path):
         assert torch.equal(half(x, 0.3), LearnedPrior.from_pretrained(tmp_path / "p16")(x, 0.3))
 
 
+def test_resave_prior_to_fp16_keeps_checksum_and_extra(tmp_path):
+    from geomem.priors.learned import read_config, resave_prior
+
+    prior = tiny_prior(family="curvefault", vmin=1.5, vmax=4.5, size=[8, 8], n=6)
+    prior.save_pretrained(tmp_path / "p", extra={"train_steps": 7})
+    resave_prior(tmp_path / "p", torch.float16)
+    cfg = read_config(tmp_path / "p")
+    assert cfg["weights_dtype"] == "float16" and cfg["extra"] == {"train_steps": 7}
+    half = LearnedPrior.from_pretrained(tmp_path / "p")  # checksum matches the rewritten weights
+    x = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.allclose(prior(x, 0.3), half(x, 0.3), atol=5e-3)
+
+
 def test_corrupt_truncated_and_newer_files_are_refused(tmp_path):
     prior = tiny_prior()
     d = prior.save_pretrained(tmp_path / "p")
