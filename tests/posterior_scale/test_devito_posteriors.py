@@ -83,6 +83,33 @@ def test_dps_with_memorized_prior_lands_on_the_lookup_winner(problem):
     assert np.median(res.final_misfit / (gamma * np.sqrt(y.size))) < 1.2  # and fits the data to the noise
 
 
+def test_misfit_value_equals_the_misfit_of_the_gradient_call(problem):
+    """``OperatorMisfit.value`` (forward only, used for DPS's final misfit) is the φ of the full call."""
+    op, ms, y, _ = problem
+    x = torch.from_numpy(ms.parameterization.to_normalized(ms.models[[0, 2]])).double()
+    misfit = OperatorMisfit(op, y, ms.parameterization)
+    phi, _ = misfit(x)
+    np.testing.assert_allclose(misfit.value(x).numpy(), phi.numpy(), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_dps_chains_on_dask_workers_equal_serial(problem):
+    """One task per chain on two worker processes: the same samples and final misfits as the serial run."""
+    from distributed import Client, LocalCluster
+
+    from geomem.physics.faults import BoundedClient
+
+    op, ms, y, _ = problem
+    prior = MemorizedPrior(torch.from_numpy(ms.parameterization.to_normalized(ms.models)).float())
+    cfg = DPSConfig(steps=4, sigma_max=5.0, sigma_min=0.05, guidance="chung", zeta=0.5)
+    serial = dps(prior, OperatorMisfit(op, y, ms.parameterization), 3, cfg, seed=0)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        par = dps(prior, OperatorMisfit(op, y, ms.parameterization, client=BoundedClient(client)), 3, cfg, seed=0)
+    assert torch.equal(par.samples, serial.samples)
+    np.testing.assert_array_equal(par.final_misfit, serial.final_misfit)
+
+
 def test_bad_input_before_any_pde_solve(problem):
     op, ms, y, gamma = problem
     with pytest.raises(ShapeError):
