@@ -13,10 +13,14 @@ import json
 import sys
 from pathlib import Path
 
-from geomem.experiments.rules import markdown_table
+from geomem.experiments.rules import markdown_table as _markdown
 from geomem.report.sweep_figures import posterior_table
 
 LOOSE = "d1/mean(d2..dk) < 0.7"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    return _markdown(header, [[str(v) for v in row] for row in rows])
 
 
 def ci(r: dict) -> str:
@@ -26,12 +30,14 @@ def ci(r: dict) -> str:
 def main(run_dir: str) -> None:
     m = json.loads((Path(run_dir) / "metrics.json").read_text())
     c = m["criterion"]
-    train = [[r["n"], r["width"], f"{r['parameters']:,}", r["checkpoints"][-1], f"{r['final_loss']:.4f}"
-              if r["final_loss"] is not None else "n/a", f"{r['wall_s']:.0f}" if r["wall_s"] else "n/a",
-              f"{r['models_per_s']:.0f}" if r["models_per_s"] else "n/a", r["device"] or "n/a"]
-             for r in m["training"]]
-    print(markdown_table(["N", "width", "parameters", "last step", "final loss", "train wall s", "models/s",
-                          "device"], train), "\n")
+    def num(v, f):
+        return format(v, f) if v is not None else "n/a"
+
+    train = [[r["n"], r["width"], num(r["parameters"], ","), r["checkpoints"][-1],
+              "yes" if r.get("finished", True) else "stopped at the time limit", num(r["final_loss"], ".4f"),
+              num(r["wall_s"], ".0f"), num(r["models_per_s"], ".0f")] for r in m["training"]]
+    print(markdown_table(["N", "width", "parameters", "last step", "finished", "final loss", "train wall s",
+                          "models/s (median)"], train), "\n")
     rows = []
     for r in m["samples"]:
         rates, loose = r["memorization"]["rates"][c], r["memorization"]["rates"][LOOSE]
@@ -43,7 +49,8 @@ def main(run_dir: str) -> None:
                          rows), "\n")
     if m["posteriors"]:
         header, prow = posterior_table(m)
-        fmt = [[f"{v:.3f}" if isinstance(v, float) else v for v in row] for row in prow]
+        fmt = [[(int(v) if v.is_integer() and h == "distinct nearest" else f"{v:.3f}") if isinstance(v, float) else v
+                for h, v in zip(header, row, strict=True)] for row in prow]
         print(markdown_table(header, fmt))
     print(f"\nstage wall times (s): {json.dumps({k: round(v) for k, v in m['stage_wall_s'].items()})}")
 

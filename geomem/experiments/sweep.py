@@ -421,11 +421,27 @@ def training_rows(config: SweepConfig, out: Path) -> list[dict]:
     for n, w in grid(config):
         path = root / run_name(n, w) / "metrics.json"
         steps = [s for s, _ in checkpoints(root / run_name(n, w))]
-        m = json.loads(path.read_text()) if path.is_file() else {}
+        m = json.loads(path.read_text()) if path.is_file() else _from_train_log(root / run_name(n, w))
         rows.append({"n": n, "width": w, "checkpoints": steps, "final_loss": m.get("final_loss"),
                      "wall_s": m.get("wall_s_this_process"), "parameters": m.get("parameters"),
-                     "device": m.get("device"), "models_per_s": m.get("models_per_s_median")})
+                     "device": m.get("device"), "models_per_s": m.get("models_per_s_median"),
+                     "finished": path.is_file()})
     return rows
+
+
+def _from_train_log(run_dir: Path) -> dict:
+    """Loss, wall time and median throughput of a training stopped before its end (no metrics.json), from its
+    ``train_log.jsonl``; empty when there is no log."""
+    log = run_dir / "train_log.jsonl"
+    if not log.is_file():
+        return {}
+    recs = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not recs:
+        return {}
+    speeds = [r["models_per_s"] for r in recs if isinstance(r.get("models_per_s"), float) and
+              np.isfinite(r["models_per_s"])]
+    return {"final_loss": recs[-1]["loss"], "wall_s_this_process": recs[-1]["time_s"],
+            "models_per_s_median": float(np.median(speeds)) if speeds else None}
 
 
 def fmt_rate(r: dict) -> str:
