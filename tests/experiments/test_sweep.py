@@ -109,6 +109,19 @@ def test_checkpoints_differ_in_the_learned_posterior_only(tiny):
     assert (out / "figures" / "rate_vs_n.png").is_file() and (out / "figures" / "rate_vs_step.png").is_file()
 
 
+def test_training_row_of_a_stopped_run_comes_from_its_log(tiny):
+    """A training stopped early has no metrics.json; its table row is read from train_log.jsonl instead."""
+    from geomem.experiments.sweep import _from_train_log
+
+    _, out, _ = tiny
+    run = out / "train" / "n6_w4"
+    m = json.loads((run / "metrics.json").read_text())
+    log = _from_train_log(run)
+    assert log["final_loss"] == m["final_loss"]
+    assert 0 < log["wall_s_this_process"] <= m["wall_s_this_process"]
+    assert _from_train_log(out / "train" / "missing") == {}
+
+
 def test_bad_input_is_refused_before_work(tmp_path):
     with pytest.raises(ConfigError, match="held-out pool"):
         run_sweep(load_config(SweepConfig, TINY, {"train_sizes": [6, 30]}), tmp_path / "a")
