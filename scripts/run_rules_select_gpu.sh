@@ -16,24 +16,15 @@ PACK=${3:-runs/rs_pack}
 RCFG=${4:-data/configs/rules_default.toml}
 SCFG=${5:-data/configs/select_default.toml}
 mkdir -p "$RULES" "$SELECT" "$PACK"
-if [ "${GEOMEM_MPS:-0}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
-  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps_pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps_log
-  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
-  if nvidia-cuda-mps-control -d && timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
-    echo "MPS: on" | tee "$RULES/mps.txt"
-  else
-    echo quit | nvidia-cuda-mps-control 2>/dev/null
-    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
-    echo "MPS: failed to start" | tee "$RULES/mps.txt"
-  fi
-fi
+source "$(dirname "$0")/gpu_mps.sh"
+start_mps "$RULES/mps.txt"
 t0=$(date +%s)
 python3 -m geomem.cli rules -c "$RCFG" -o "$RULES" >"$RULES/gpu.log" 2>&1 &
 python3 -m geomem.cli select -c "$SCFG" -o "$SELECT" >"$SELECT/gpu.log" 2>&1 &
 wait
 echo "rules + select wall time: $(( $(date +%s) - t0 )) s" | tee "$RULES/gpu_wall.txt"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >>"$RULES/gpu_wall.txt" 2>/dev/null || true
-[ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && (echo quit | nvidia-cuda-mps-control)
+stop_mps
 python3 - "$RULES" "$SELECT" <<'PY'
 import shutil
 import sys

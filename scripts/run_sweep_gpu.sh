@@ -21,19 +21,8 @@ CFG=${4:-data/configs/sweep_default.toml}
 mkdir -p "$OUT" "$PACK"
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
 [ "$NGPU" -gt 0 ] || NGPU=1
-if [ "${GEOMEM_MPS:-0}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
-  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps_pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps_log
-  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
-  if nvidia-cuda-mps-control -d && timeout 60 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
-    echo "MPS: on" | tee "$OUT/mps.txt"
-  else
-    echo quit | nvidia-cuda-mps-control 2>/dev/null
-    unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
-    echo "MPS: failed to start; processes time-slice the GPU" | tee "$OUT/mps.txt"
-  fi
-else
-  echo "MPS: off" | tee "$OUT/mps.txt"
-fi
+source "$(dirname "$0")/gpu_mps.sh"
+start_mps "$OUT/mps.txt"
 # "run:gpu" pairs: widest UNets first, each to the GPU with the least summed width^2 so far
 PLAN=$(python3 - "$CFG" "$NGPU" <<'PY'
 import sys
@@ -67,7 +56,7 @@ done
 wait
 echo "train + samples wall time: $(( $(date +%s) - t0 )) s" | tee "$OUT/gpu_wall.txt"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >>"$OUT/gpu_wall.txt" 2>/dev/null || true
-[ -n "${CUDA_MPS_PIPE_DIRECTORY:-}" ] && (echo quit | nvidia-cuda-mps-control)
+stop_mps
 python3 - "$OUT" "$CFG" <<'PY'
 import sys
 from pathlib import Path
