@@ -47,8 +47,13 @@ def rate_vs_n(sample_rows: list[dict], criterion: str) -> Figure:
             if r["width"] == w and r["step"] >= last.get(r["n"], {"step": -1})["step"]:
                 last[r["n"]] = r
         ns = sorted(last)
+        steps = sorted({last[n]["step"] for n in ns})
         _errorbar(ax, ns, [_rate(last[n], criterion, "samples") for n in ns], color=f"C{j}",
-                  label=f"samples, width {w} (step {max(last[n]['step'] for n in ns)})")
+                  label=f"samples, width {w} (step {'/'.join(map(str, steps))})")
+        for n in ns:  # a prior stopped early (e.g. at a time limit) says at which step its point was taken
+            if len(steps) > 1 and last[n]["step"] != steps[-1]:
+                ax.annotate(f"step {last[n]['step']}", (n, _rate(last[n], criterion, "samples")["rate"]),
+                            textcoords="offset points", xytext=(6, 6), fontsize=7, color=f"C{j}")
     ref = {}
     for r in sample_rows:
         ref.setdefault(r["n"], r)

@@ -122,6 +122,18 @@ def test_training_row_of_a_stopped_run_comes_from_its_log(tiny):
     assert _from_train_log(out / "train" / "missing") == {}
 
 
+def test_rate_vs_n_says_when_a_prior_stopped_early(tiny):
+    """A prior whose last checkpoint is earlier than the others' is labelled with its own step."""
+    from geomem.report.sweep_figures import rate_vs_n
+
+    _, _, metrics = tiny
+    rows = [r for r in metrics["samples"] if not (r["n"] == 6 and r["width"] == 4 and r["step"] == 16)]
+    ax = rate_vs_n(rows, PRIMARY).axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "samples, width 4 (step 8/16)" in labels and "samples, width 8 (step 16)" in labels
+    assert [t.get_text() for t in ax.texts] == ["step 8"]
+
+
 def test_bad_input_is_refused_before_work(tmp_path):
     with pytest.raises(ConfigError, match="held-out pool"):
         run_sweep(load_config(SweepConfig, TINY, {"train_sizes": [6, 30]}), tmp_path / "a")
