@@ -32,8 +32,7 @@ def main(run_dir: str) -> None:
             samples = f["samples"].astype(np.float64)
         _, reproduced, _ = training_coverage(samples, x)
         idx = facts[np.nonzero(reproduced)[0]]
-        copies = sorted((int((lab.exception_id == lab.exception_id[i]).sum()) for i in idx if lab.is_exception[i]),
-                        reverse=True)
+        copies = sorted(lab.copies(idx[lab.is_exception[idx]]).tolist(), reverse=True)
         print(f"{name}: {len(idx)} facts reproduced: {int(lab.is_rule[idx].sum())} rule models, {len(copies)} "
               f"exceptions (copies in the full set: {copies})")
 

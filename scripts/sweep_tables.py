@@ -13,14 +13,10 @@ import json
 import sys
 from pathlib import Path
 
-from geomem.experiments.rules import markdown_table as _markdown
+from geomem.experiments.rules import markdown_table
 from geomem.report.sweep_figures import posterior_table
 
 LOOSE = "d1/mean(d2..dk) < 0.7"
-
-
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    return _markdown(header, [[str(v) for v in row] for row in rows])
 
 
 def ci(r: dict) -> str:

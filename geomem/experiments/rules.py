@@ -277,8 +277,7 @@ def run_rules(config: RulesConfig, out: str | Path, progress: bool = True) -> di
         x = ms.normalized()
         lab = mixture_labels(ms)
         facts_idx = lab.facts()
-        copies = np.array([(lab.exception_id == lab.exception_id[i]).sum() if lab.is_exception[i] else 1
-                           for i in facts_idx])
+        copies = lab.copies(facts_idx)
         hr = heldout_rules(s, config.n_heldout)
         he = heldout_exceptions(s, config.n_heldout)
         hr_x, he_x = hr.normalized(), he.normalized()
@@ -339,7 +338,8 @@ def table_row(res: dict, sigmas: tuple[float, ...]) -> list[str]:
             f"{q['energy_samples_heldout']:.3f} ({q['energy_train_rules_heldout']:.3f})"]
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A markdown table; cells are written with ``str``."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
     return "\n".join(lines) + "\n"

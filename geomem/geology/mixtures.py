@@ -146,6 +146,12 @@ class MixtureLabels:
         """Indices of the distinct facts: every rule model and copy 0 of every exception, in set order."""
         return np.nonzero(self.is_rule | (self.copy_index == 0))[0]
 
+    def copies(self, indices) -> np.ndarray:
+        """How many models of the set are copies of each model's exception (1 for a rule model)."""
+        idx = np.asarray(indices, dtype=int)
+        return np.array([int((self.exception_id == self.exception_id[i]).sum()) if self.is_exception[i] else 1
+                         for i in idx], dtype=int)
+
 
 def mixture_labels(ms: ModelSet) -> MixtureLabels:
     """The labels in ``ms.meta["mixture"]``, checked against ``len(ms)``; a set with none is all rules."""

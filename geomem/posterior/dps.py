@@ -111,31 +111,25 @@ class OperatorMisfit:
     def model_shape(self) -> tuple[int, ...]:
         return tuple(self.operator.model_shape)
 
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _per_chain(self, fn, x: torch.Tensor) -> list:
+        """``fn(operator, y, parameterization, x_b)`` for every chain ``b``: in this process, or one Dask task each."""
         xs = list(x.detach().cpu().double().numpy())
         p = self.parameterization
         if self.client is None:
-            results = [_misfit_one(self.operator, self.y, p, xi) for xi in xs]
-        else:
-            op_ref, y_ref = self._refs
-            n = len(xs)
-            futures = self.client.map(_misfit_one, [op_ref] * n, [y_ref] * n, [p] * n, xs, pure=False)
-            results = self.client.gather(futures)
+            return [fn(self.operator, self.y, p, xi) for xi in xs]
+        op_ref, y_ref = self._refs
+        n = len(xs)
+        return self.client.gather(self.client.map(fn, [op_ref] * n, [y_ref] * n, [p] * n, xs, pure=False))
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        results = self._per_chain(_misfit_one, x)
         phi = torch.tensor([r[0] for r in results], dtype=torch.float64)
         grad = torch.from_numpy(np.stack([np.asarray(r[1], dtype=np.float64) for r in results]))
         return phi.to(x.device), grad.to(device=x.device, dtype=x.dtype)
 
     def value(self, x: torch.Tensor) -> torch.Tensor:
         """``φ`` alone ``(B,)`` (forward solves only; :func:`dps` uses it for the samples' final misfit)."""
-        xs = list(x.detach().cpu().double().numpy())
-        p = self.parameterization
-        if self.client is None:
-            phi = [_misfit_value_one(self.operator, self.y, p, xi) for xi in xs]
-        else:
-            op_ref, y_ref = self._refs
-            n = len(xs)
-            phi = self.client.gather(self.client.map(_misfit_value_one, [op_ref] * n, [y_ref] * n, [p] * n, xs,
-                                                     pure=False))
+        phi = self._per_chain(_misfit_value_one, x)
         return torch.tensor(phi, dtype=torch.float64, device=x.device)
 
 

@@ -47,6 +47,8 @@ def test_mixture_counts_and_labels():
         block = ms.models[lab.exception_id == i]
         assert np.all(block == block[0])
     assert len(lab.facts()) == 14 + 3
+    # copy count per fact: 1 for each rule model, the planted count for each exception
+    assert lab.copies(lab.facts()).tolist() == [1] * 14 + copies
 
 
 def test_near_copies_are_at_the_asked_distance():
