@@ -109,6 +109,8 @@ class AcousticOperator(ForwardOperator):
         self.shape, self.spacing, self.geometry = shape, spacing, geometry
         self.vmax_bound, self.space_order, self.nbl, self.dtype = float(vmax_bound), int(space_order), int(nbl), dtype
         self.boundary, self.free_surface = boundary, bool(free_surface)
+        self._saved_checked = False
+        self.check_memory("forward")
         self.model_shape = (1, *shape)
         self.data_shape = (geometry.n_src, geometry.nt, geometry.n_rec)
         self._dv = None  # Devito objects, built lazily (see _devito)
@@ -151,6 +153,29 @@ class AcousticOperator(ForwardOperator):
         if self.boundary == "pml":
             return np.zeros(self.padded_shape)
         return bnd.sponge_damping(self.padded_shape, self.nbl, self.spacing, self.vmax_bound, self.free_surface)
+
+    def memory_estimate(self) -> dict[str, int]:
+        """Bytes the Devito buffers take: ``"forward"`` (every buffer but the saved wavefield: 3 time levels of
+        ``u``, ``δu``, ``λ``, 4 pointwise arrays, with the PML 2 levels of 4 auxiliary fields per wavefield and 4
+        profiles) and ``"gradient"`` (that plus the saved wavefield, ``(nt + 1)`` levels), on the padded grid
+        with Devito's halo of ``space_order / 2`` points per side."""
+        nxp, nzp = self.padded_shape
+        pts = (nxp + self.space_order) * (nzp + self.space_order) * self.dtype.itemsize
+        arrays = 3 * 3 + 4 + ((4 * 2 * 4 + 4) if self.boundary == "pml" else 0)
+        forward = arrays * pts
+        return {"forward": forward, "gradient": forward + (self.nt + 1) * pts}
+
+    def check_memory(self, kind: str) -> None:
+        """:class:`ValueRangeError` when :meth:`memory_estimate` ``[kind]`` exceeds the memory available now."""
+        import psutil
+
+        need, avail = self.memory_estimate()[kind], psutil.virtual_memory().available
+        if need > avail:
+            raise ValueRangeError(
+                f"the {kind} needs about {need / 1e9:.3g} GB of wavefields (padded grid {self.padded_shape}, nt="
+                f"{self.nt}, {self.dtype}) but {avail / 1e9:.3g} GB are available; use a smaller grid, a coarser "
+                "spacing or a shorter record"
+            )
 
     def pml_profiles(self) -> tuple[np.ndarray, ...]:
         """``(a_x, b_x, a_z, b_z)`` of the PML on the padded ``(x, z)`` grid (no top layer with a free surface)."""
@@ -415,6 +440,9 @@ class AcousticOperator(ForwardOperator):
         """Forward with save for shot ``s`` (recording ``F_s(v)``), then the adjoint run injecting
         ``F_s(v) − d_target`` if ``residual`` else ``d_target``; accumulates ``J_mᵀ(·)`` into ``grad``.
         Returns the recorded ``F_s(v)``."""
+        if not self._saved_checked:  # the saved wavefield is allocated by the first forward_save run
+            self.check_memory("gradient")
+            self._saved_checked = True
         d = self._devito()
         self._set_shot(s)
         d["a"]["rec"][:] = 0

@@ -115,6 +115,8 @@ def test_free_surface_ghost_polarity_and_delay():
     assert corr_direct > 0.98
     assert corr_ghost < -0.98  # polarity −1
     delay_error = lag_ghost - lag_direct  # measured delay minus 2 zs / c
+    print(f"ghost: correlation with the image source's trace {corr_ghost:.4f}, delay error {delay_error:+.3f} ms "
+          f"(dt = {dt:.3f} ms, 2 z_s / c = {2 * zs / c:g} ms)")
     assert abs(delay_error) <= dt / 2, (delay_error, dt)
 
 
