@@ -8,8 +8,8 @@ Survey: the default one (``Geometry.surface``: 5 sources and a receiver per colu
 1 s) on a ``size²`` grid at 10 m; velocity: a 1.5 → 4 km/s linear gradient with a 4 km/s block. The reference
 embeds the model in a domain ``W`` points larger on every side (edge values, exactly what the operator's own
 padding sees), with ``W h > v_edge t_max / 2``: a wave leaving the model reaches the reference's own layer and
-comes back after ``t_max`` at the earliest (computed once, with the default sponge). Reported: ``‖d_nbl − d_ref‖ / ‖d_ref‖`` over all shots, and in
-0.3–0.6 s.
+comes back after ``t_max`` at the earliest (computed once, with the default sponge). Reported:
+``‖d_nbl − d_ref‖ / ‖d_ref‖`` over all shots, and in 0.3–0.6 s.
 """
 
 from __future__ import annotations

@@ -122,6 +122,15 @@ class AcousticOperator(ForwardOperator):
         15 Hz Ricker, 1 s, both at 10 m depth."""
         return cls(shape=(size, size), spacing=10.0, dtype=dtype, **kwargs)
 
+    @classmethod
+    def openfwi(cls, dtype=np.float32, **kwargs) -> AcousticOperator:
+        """The OpenFWI survey (:meth:`Geometry.openfwi`: 70² at 10 m, 5 sources, 70 receivers, 1000 samples at
+        1 ms, 15 Hz): data ``(5, 1000, 70)`` per model, OpenFWI's layout. ``kwargs`` go to the constructor
+        (``boundary``, ``free_surface``, ``nbl``, ...); ``vmax_bound``/``space_order`` also build the geometry."""
+        geometry = Geometry.openfwi(vmax_bound=kwargs.get("vmax_bound", 4.5),
+                                    space_order=kwargs.get("space_order", 8))
+        return cls(shape=geometry.shape, spacing=geometry.spacing[0], geometry=geometry, dtype=dtype, **kwargs)
+
     # ------------------------------------------------------------------ pickling (Dask)
     def __getstate__(self):
         state = self.__dict__.copy()

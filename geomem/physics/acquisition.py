@@ -88,7 +88,8 @@ class Geometry:
 
     ``src_coords`` ``(n_src, 2)`` and ``rec_coords`` ``(n_rec, 2)`` are ``(x, z)`` in m; every shot
     records on all receivers. ``t_max`` ms, ``f0`` Hz. The time step ``dt`` (ms) follows from
-    ``vmax_bound`` km/s; ``nt = ceil(t_max / dt) + 1`` samples at ``t_n = n dt``.
+    ``vmax_bound`` km/s, unless ``time_step`` (ms) gives it explicitly (it must then be within the CFL limit
+    at ``vmax_bound``); ``nt = ceil(t_max / dt) + 1`` samples at ``t_n = n dt``.
     """
 
     shape: tuple[int, int]
@@ -99,6 +100,7 @@ class Geometry:
     f0: float = 15.0
     vmax_bound: float = 4.5
     space_order: int = 8
+    time_step: float | None = None
 
     def __post_init__(self):
         if len(self.shape) != 2 or len(self.spacing) != 2:
@@ -139,6 +141,13 @@ class Geometry:
         samples per period of ``F_MAX_FACTOR f0``, and at least ``HARD_MIN_POINTS_PER_WAVELENGTH`` grid points
         per shortest wavelength at ``vmax_bound`` (slower velocities: :meth:`check_dispersion`)."""
         laplacian_weights(self.space_order)  # validates space_order
+        if self.time_step is not None:
+            limit = critical_dt(self.vmax_bound, self.spacing, self.space_order)
+            if not (np.isfinite(self.time_step) and 0 < self.time_step <= limit):
+                raise StabilityError(
+                    f"time_step={self.time_step} ms is outside (0, {limit:.4g}] ms, the leapfrog CFL limit at "
+                    f"vmax_bound={self.vmax_bound:g} km/s on this grid; lower time_step or vmax_bound"
+                )
         dt = self.dt
         if not (np.isfinite(dt) and dt > 0) or dt >= self.t_max:
             raise StabilityError(
@@ -181,7 +190,9 @@ class Geometry:
 
     @property
     def dt(self) -> float:
-        """Time step in ms: ``CFL_SAFETY`` times the leapfrog limit at ``vmax_bound``."""
+        """Time step in ms: ``time_step`` if given, else ``CFL_SAFETY`` times the leapfrog limit at ``vmax_bound``."""
+        if self.time_step is not None:
+            return float(self.time_step)
         return CFL_SAFETY * critical_dt(self.vmax_bound, self.spacing, self.space_order)
 
     @property
@@ -236,3 +247,25 @@ class Geometry:
         src = np.stack([xs, np.full_like(xs, depth)], axis=1)
         rec = np.stack([xr, np.full_like(xr, depth)], axis=1)
         return cls(shape, spacing, src, rec, t_max, f0, vmax_bound, space_order)
+
+    @classmethod
+    def openfwi(cls, vmax_bound: float = 4.5, space_order: int = 8, depth: float = 10.0) -> Geometry:
+        """The OpenFWI survey: a 70 × 70 grid at 10 m, 5 sources at grid columns 0, 17, 34, 52, 69 and a receiver
+        at each of the 70 columns, all at ``depth`` m, a 15 Hz Ricker and 1000 samples at 1 ms (0 … 999 ms),
+        so that simulated data have OpenFWI's shot layout ``(5, 1000, 70)``. A 1 ms step needs ``vmax_bound``
+        within the CFL limit (4.5 km/s at order 8 is: the limit there is 1.23 ms).
+
+        OpenFWI documents sources and receivers at the surface; their exact depth in its generator is not
+        part of the files: ``depth`` (default one grid spacing, as in :meth:`surface`) is the user's to set.
+        """
+        h = OPENFWI["spacing"]
+        xs = np.round(np.linspace(0, OPENFWI["shape"][1] - 1, OPENFWI["n_src"])) * h
+        xr = np.arange(OPENFWI["n_rec"]) * h
+        src = np.stack([xs, np.full_like(xs, depth)], axis=1)
+        rec = np.stack([xr, np.full_like(xr, depth)], axis=1)
+        return cls(OPENFWI["shape"], (h, h), src, rec, t_max=(OPENFWI["nt"] - 1) * OPENFWI["dt"], f0=OPENFWI["f0"],
+                   vmax_bound=vmax_bound, space_order=space_order, time_step=OPENFWI["dt"])
+
+
+#: OpenFWI's survey: grid (nz, nx), spacing m, sources, receivers, samples, sample interval ms, peak frequency Hz
+OPENFWI = {"shape": (70, 70), "spacing": 10.0, "n_src": 5, "n_rec": 70, "nt": 1000, "dt": 1.0, "f0": 15.0}
