@@ -56,6 +56,9 @@ from geomem.physics import boundary as bnd
 from geomem.physics.acquisition import Geometry
 from geomem.physics.operator import ForwardOperator, LinearOperator
 
+#: the two exact forms of the gradient's imaging sum (see the module doc)
+IMAGING = ("direct", "by_parts")
+
 
 class AcousticOperator(ForwardOperator):
     """``F(v)``: velocity ``(1, nz, nx)`` km/s → shot records ``(n_src, nt, n_rec)``.
@@ -79,6 +82,7 @@ class AcousticOperator(ForwardOperator):
         dtype=np.float32,
         boundary: str = "sponge",
         free_surface: bool = False,
+        imaging: str = "direct",
     ):
         shape = tuple(int(s) for s in shape)
         spacing = (float(spacing), float(spacing)) if np.isscalar(spacing) else tuple(map(float, spacing))
@@ -108,7 +112,9 @@ class AcousticOperator(ForwardOperator):
             raise ValueRangeError(f"dtype must be float32 or float64, got {dtype}")
         self.shape, self.spacing, self.geometry = shape, spacing, geometry
         self.vmax_bound, self.space_order, self.nbl, self.dtype = float(vmax_bound), int(space_order), int(nbl), dtype
-        self.boundary, self.free_surface = boundary, bool(free_surface)
+        if imaging not in IMAGING:
+            raise ValueRangeError(f"imaging must be one of {', '.join(IMAGING)}, got {imaging!r}")
+        self.boundary, self.free_surface, self.imaging = boundary, bool(free_surface), imaging
         self._saved_checked = False
         self.check_memory("forward")
         self.model_shape = (1, *shape)
@@ -312,10 +318,14 @@ class AcousticOperator(ForwardOperator):
             "adjoint": Operator(
                 [
                     *adj_pre,
+                    # by parts: before lam.backward's slot (it holds λ_{t+2}, see the class doc) is overwritten
+                    *([Eq(grad, grad - us.forward * (lam - 2 * lam.forward + lam.backward))]
+                      if self.imaging == "by_parts" else []),
                     Eq(lam.backward, 2 * g * (lam - lam.forward) + lam.forward + c * (lam.laplace + adj_term)),
                     rec.inject(field=lam.backward, expr=rec * c / dt**2),  # Rᵀ δd / D
                     *(bnd.mirror_adjoint_eqs(lam, -1, surface, half) if fs else []),
-                    Eq(grad, grad - (us.forward - 2 * us + us.backward) * lam),
+                    *([Eq(grad, grad - (us.forward - 2 * us + us.backward) * lam)]
+                      if self.imaging == "direct" else []),
                 ],
                 name="adjoint",
             ),
