@@ -39,6 +39,12 @@ coefficient arrays::
 and likewise for Born (``δm`` enters as ``D⁻¹ δm``) and, backward in time, for ``μ`` (receivers injected
 as ``C Rᵀ δd / dt²``). Exact in exact arithmetic; the adjoint stays the exact transpose of the code.
 
+Imaging sum, two exact forms (``imaging=``): ``"direct"`` (default) reads the saved ``u`` at three levels each
+step for ``a^t``; ``"by_parts"`` uses ``Σ_{t=1}^{T} a^t ⊙ μ^{t+1} = Σ_{k=2}^{T+1} u^k ⊙ (μ^k − 2μ^{k+1} + μ^{k+2})``
+(``u^0 = u^1 = 0``, ``μ`` zero past ``T + 1``), reading one saved level per step: at backward step ``t`` the
+adjoint buffer's slot about to receive ``μ^t`` still holds ``μ^{t+3}``, read just before it is overwritten. Both
+are the same sum reordered (equal up to rounding); the dot and Taylor tests hold for both.
+
 Operators are built once per instance (lazily, one per kind) and reused; the velocity, the source
 position and the wavelet are written into preallocated Devito buffers. Shots run one at a time so
 memory holds one saved wavefield whatever the number of shots. Instances pickle without their Devito
@@ -288,11 +294,13 @@ class AcousticOperator(ForwardOperator):
 
         aux = {name: aux_fields(name) for name in ("u", "us", "du", "lam")}
 
+        strips = bnd.pml_strips(grid, self.nbl, so // 2, fs) if pml and self.nbl else None
+
         def step(w, later, earlier, extra=0):
             """``later = 2g (w − earlier) + earlier + c (L w + PML terms) + extra``: the recursion divided by
-            ``D``, preceded by the PML's auxiliary updates."""
-            pre, term = bnd.pml_forward_eqs(w, aux[w.name], coef) if pml else ([], 0)
-            return [*pre, Eq(later, 2 * g * (w - earlier) + earlier + c * (w.laplace + term) + extra)]
+            ``D``, with the PML's auxiliary updates before it and its terms added in the layers after it."""
+            before, after = bnd.pml_forward_eqs(w, aux[w.name], coef, strips, c) if strips else ([], [])
+            return [*before, Eq(later, 2 * g * (w - earlier) + earlier + c * w.laplace + extra), *after]
 
         def mirror(w):
             return bnd.mirror_eqs(w, 1, surface, half) if fs else []
@@ -304,10 +312,7 @@ class AcousticOperator(ForwardOperator):
             return [*step(w, w.forward, w.backward), *inject_src(w), *mirror(w)]
 
         born_src = -dm * (u.forward - 2 * u + u.backward)
-        if pml:
-            adj_pre, adj_term = bnd.pml_adjoint_eqs(lam, aux["lam"], coef)
-        else:
-            adj_pre, adj_term = [], 0
+        adj_before, adj_after = bnd.pml_adjoint_eqs(lam, aux["lam"], coef, strips, c) if strips else ([], [])
         ops = {
             "forward": Operator([*forward_eqs(u), rec.interpolate(expr=u)], name="fwd"),
             "forward_save": Operator([*forward_eqs(us), rec.interpolate(expr=us)], name="fwd_save"),
@@ -317,11 +322,12 @@ class AcousticOperator(ForwardOperator):
             ),
             "adjoint": Operator(
                 [
-                    *adj_pre,
+                    *adj_before,
                     # by parts: before lam.backward's slot (it holds λ_{t+2}, see the class doc) is overwritten
                     *([Eq(grad, grad - us.forward * (lam - 2 * lam.forward + lam.backward))]
                       if self.imaging == "by_parts" else []),
-                    Eq(lam.backward, 2 * g * (lam - lam.forward) + lam.forward + c * (lam.laplace + adj_term)),
+                    Eq(lam.backward, 2 * g * (lam - lam.forward) + lam.forward + c * lam.laplace),
+                    *adj_after,
                     rec.inject(field=lam.backward, expr=rec * c / dt**2),  # Rᵀ δd / D
                     *(bnd.mirror_adjoint_eqs(lam, -1, surface, half) if fs else []),
                     *([Eq(grad, grad - (us.forward - 2 * us + us.backward) * lam)]

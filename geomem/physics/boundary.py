@@ -87,46 +87,81 @@ def pml_coefficients(n: int, nbl: int, h: float, dt: float, vmax: float, f0: flo
 
 
 # ---------------------------------------------------------------------- Devito equations
-def pml_forward_eqs(w, aux, coef):
-    """Equations of one forward PML step for the field ``w`` and the extra term of its update.
+def pml_strips(grid, nbl: int, half_order: int, free_surface: bool) -> dict[str, list]:
+    """Devito ``SubDomain`` strips where the PML works: ``"x"``/``"z"`` the layers of that axis (``nbl`` points;
+    no top layer with a free surface), ``"x_ext"``/``"z_ext"`` the same widened by ``half_order`` points into the
+    model, where the update still reads the auxiliary fields through a derivative. Outside the strips ``a = 0``,
+    so the auxiliary fields are exactly zero there and are neither computed nor read."""
+    from devito import SubDomain
 
-    ``aux = (psi_x, psi_z, zeta_x, zeta_z)`` (time-order-1 ``TimeFunction``), ``coef = (ax, bx, az, bz)``
-    (``Function``). Returns ``(eqs, term)``: ``eqs`` must run before the update of ``w.forward``, whose right-hand
-    side gains ``C · term``.
-    """
+    class Strip(SubDomain):
+        def __init__(self, name, axis, side, width, **kwargs):
+            self.name, self._spec = name, (axis, side, width)
+            super().__init__(**kwargs)
+
+        def define(self, dimensions):
+            axis, side, width = self._spec
+            return {d: ((side, width) if i == axis else d) for i, d in enumerate(dimensions)}
+
+    sides = {"x": ("left", "right"), "z": ("right",) if free_surface else ("left", "right")}
+    out = {}
+    for ext, width in (("", nbl), ("_ext", nbl + half_order)):
+        for axis, key in enumerate(("x", "z")):
+            size = grid.shape[axis]
+            out[key + ext] = [Strip(f"pml{key}{ext}{side}", axis, side, min(width, size), grid=grid)
+                              for side in sides[key]]
+    return out
+
+
+def pml_forward_eqs(w, aux, coef, strips, c):
+    """One forward PML step for the field ``w``: ``(before, after)``. ``before`` updates the auxiliary fields
+    ``aux = (psi_x, psi_z, zeta_x, zeta_z)`` (time-order-1 ``TimeFunction``) in their layers and must run before
+    the update of ``w.forward``; ``after`` adds ``C (D_x ψ + ζ_x)`` (and the ``z`` terms) to ``w.forward`` in the
+    widened strips and must run after it. ``coef = (ax, bx, az, bz)`` (``Function``), ``c`` the ``C`` array."""
     from devito import Eq
 
     px, pz, zx, zz = aux
     ax, bx, az, bz = coef
-    eqs = [
-        Eq(px, bx * px.backward + ax * w.dx),
-        Eq(pz, bz * pz.backward + az * w.dy),
-        Eq(zx, bx * zx.backward + ax * (w.dx2 + px.dx)),
-        Eq(zz, bz * zz.backward + az * (w.dy2 + pz.dy)),
-    ]
-    return eqs, px.dx + zx + pz.dy + zz
+    before = [Eq(px, bx * px.backward + ax * w.dx, subdomain=sd) for sd in strips["x"]]
+    before += [Eq(pz, bz * pz.backward + az * w.dy, subdomain=sd) for sd in strips["z"]]
+    # ζ^n with ψ^n substituted (D_x ψ^n = D_x(b ψ^{n−1}) + D_x(a D_x u^n)): no update reads another field of the
+    # same step at an offset, which Devito 4.8.23 mis-scheduled (fused into one loop) on one-sided strips
+    before += [Eq(zx, bx * zx.backward + ax * (w.dx2 + (bx * px.backward).dx + (ax * w.dx).dx), subdomain=sd)
+               for sd in strips["x"]]
+    before += [Eq(zz, bz * zz.backward + az * (w.dy2 + (bz * pz.backward).dy + (az * w.dy).dy), subdomain=sd)
+               for sd in strips["z"]]
+    after = [Eq(w.forward, w.forward + c * (px.dx + zx), subdomain=sd) for sd in strips["x_ext"]]
+    after += [Eq(w.forward, w.forward + c * (pz.dy + zz), subdomain=sd) for sd in strips["z_ext"]]
+    return before, after
 
 
-def pml_adjoint_eqs(lam, aux, coef):
-    """Equations of one backward adjoint PML step (``lam`` holds ``ν``): returns ``(eqs, term)``, the
-    update of ``lam.backward`` gains ``C · term``; ``aux = (P_x, P_z, Z_x, Z_z)``."""
+def pml_adjoint_eqs(lam, aux, coef, strips, c):
+    """One backward adjoint PML step (``lam`` holds ``ν``; ``aux = (P_x, P_z, Z_x, Z_z)``): ``(before, after)``
+    as in :func:`pml_forward_eqs`, ``after`` adding ``C (D_xx(a Z) − D_x(a P))`` (and ``z``) to ``lam.backward``."""
     from devito import Eq
 
     px, pz, zx, zz = aux
     ax, bx, az, bz = coef
-    eqs = [
-        Eq(zx, lam + bx * zx.forward),
-        Eq(zz, lam + bz * zz.forward),
-        Eq(px, -lam.dx - (ax * zx).dx + bx * px.forward),
-        Eq(pz, -lam.dy - (az * zz).dy + bz * pz.forward),
-    ]
-    term = (ax * zx).dx2 - (ax * px).dx + (az * zz).dy2 - (az * pz).dy
-    return eqs, term
+    before = [Eq(zx, lam + bx * zx.forward, subdomain=sd) for sd in strips["x"]]
+    before += [Eq(zz, lam + bz * zz.forward, subdomain=sd) for sd in strips["z"]]
+    # P^n with a Z^n = a ν^{n+1} + a b Z^{n+1} substituted (see pml_forward_eqs for why)
+    before += [Eq(px, -((1 + ax) * lam).dx - (ax * bx * zx.forward).dx + bx * px.forward, subdomain=sd)
+               for sd in strips["x"]]
+    before += [Eq(pz, -((1 + az) * lam).dy - (az * bz * zz.forward).dy + bz * pz.forward, subdomain=sd)
+               for sd in strips["z"]]
+    after = [Eq(lam.backward, lam.backward + c * ((ax * zx).dx2 - (ax * px).dx), subdomain=sd)
+             for sd in strips["x_ext"]]
+    after += [Eq(lam.backward, lam.backward + c * ((az * zz).dy2 - (az * pz).dy), subdomain=sd)
+              for sd in strips["z_ext"]]
+    return before, after
 
 
 def _at_row(f, shift: int, row: int):
-    """The field ``f`` at time ``t + shift`` and the fixed depth index ``row``."""
-    time_index, x_index, _ = f.indices
+    """The field ``f`` at time ``t + shift`` and the fixed depth index ``row``. Indexed by the grid's stepping
+    dimension for a buffered field (by the time dimension, Devito maps another buffer's modulo index onto it
+    when fields of several buffer sizes share the operator) and by the time dimension for a saved one."""
+    _, x_index, _ = f.indices
+    time_index = f.indices[0] if f.save else f.grid.stepping_dim
     return f[time_index + shift, x_index, row]
 
 
