@@ -11,7 +11,9 @@ a warm-up):
   ``sdpa``: PyTorch's ``scaled_dot_product_attention`` with the bias as float mask, whichever kernel it picks;
   a layout that raises is recorded with its error);
 - ``cpu_path``: the chunk-of-4096 centred path the CPU uses (at B = 16, σ = 1 only), the "before" number;
-- accuracy of each: ``‖D − D_ref‖ / ‖D_ref‖`` against the centred float64 path on the same GPU;
+- accuracy of each: ``‖D − D_ref‖ / ‖D_ref‖`` against the centred float64 path on the same GPU (and, for
+  ``denoise``, at σ = 30 too, where the weights spread over many components: their effective number
+  ``1/Σ r²`` is reported);
 - ``floor_fraction`` = floor / time with ``floor = max(N·d·4 bytes / bandwidth, 4·B·N·d flops / matmul rate)``,
   both ceilings measured in this run (``benchmarks.case_memorized.device_rates``: a 2 GiB device copy and an
   8192² float32 product, TF32 off as in the denoiser);
@@ -83,6 +85,14 @@ def one_row(prior: MemorizedPrior, batch: int, sigma: float, rates: dict, repeat
     t = _time(denoise, repeats)
     row["denoise"] = {"s": t, "floor_fraction": floor / t, "rel_err": err(denoise()),
                       "peak_extra_gib": _peak_extra(denoise)}
+    if work == torch.float32:  # at σ = 1 the weights are nearly one-hot: check accuracy where they spread too
+        xw = x + 30.0 * torch.randn(x.shape, device="cuda", generator=gen)
+        xb30, s30, _ = prior._prepare(xw.double(), 30.0)
+        ref30 = prior._denoise_flat(xb30, s30, torch.float64, torch.float64)[0] + prior._norms_center(torch.float64)[1]
+        got30 = prior.denoise(xw, 30.0).reshape(batch, d).double()
+        r30 = prior.responsibilities(xw[:1], 30.0)
+        row["denoise"]["rel_err_sigma30"] = float(torch.linalg.norm(got30 - ref30) / torch.linalg.norm(ref30))
+        row["denoise"]["sigma30_effective_components"] = float(1.0 / (r30.double() ** 2).sum())
     for layout in LAYOUTS if work == torch.float32 else ("xc,wx",):
         def fn(layout: str = layout) -> torch.Tensor:
             return prior._denoise_raw(xbar, s, work, torch.float32, layout=layout)
