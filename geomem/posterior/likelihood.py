@@ -142,6 +142,14 @@ class Likelihood:
         x_true = parameterization.to_normalized(truth) if parameterization is not None else truth
         return cls(operator, y, gamma, parameterization, client=client, truth=x_true)
 
+    @classmethod
+    def of_data(cls, y: np.ndarray, gamma: float) -> Likelihood:
+        """Data observed directly, ``F = identity`` (e.g. to weigh precomputed predictions ``F(x_n)``)."""
+        from geomem.physics.toy import IdentityOperator
+
+        y = np.asarray(y, dtype=np.float64)
+        return cls(IdentityOperator(y.shape), y, gamma)
+
     # ------------------------------------------------------------------ shapes
     @property
     def model_shape(self) -> tuple[int, ...]:
