@@ -13,9 +13,11 @@ from geomem.physics.acquisition import Geometry, laplacian_weights, ricker
 
 
 def test_subnormal_peak_frequency_is_refused():
-    with pytest.raises(ValueRangeError, match="raise f0"):
+    # used to raise ZeroDivisionError; once a Devito library (built with -ffast-math) is loaded, subnormals are
+    # flushed to zero process-wide and 5e-324 arrives as 0.0: either way a ValueRangeError that names f0
+    with pytest.raises(ValueRangeError, match="f0"):
         Geometry.surface(SHAPE, SPACING, f0=5e-324)
-    with pytest.raises(ValueRangeError, match="raise f0"):
+    with pytest.raises(ValueRangeError, match="f0"):
         ricker(5e-324, np.zeros(2))
 
 
