@@ -22,3 +22,4 @@ COMMAND_MODULES.append("geomem.experiments.sweep_cli")
 def register(app: typer.Typer) -> None:
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
+COMMAND_MODULES.append("geomem.experiments.validate_cli")

@@ -1,0 +1,329 @@
+"""``geomem validate-samplers``: every posterior sampler scored against exact posteriors.
+
+Toys (:mod:`geomem.posterior.validation`): the 4-D linear, 1-D cubic and 2-D quadratic memorized-prior problems
+and the linear-Gaussian one, ``toys.chains`` chains each, every sampler with its defaults except the target
+bandwidth (``sigma_min = σ`` of the problem; ``rho_min = σ/2`` for split Gibbs and SMC). Columns: assignment TV
+to the exact nearest-model masses, misfit/noise and its ratio to the exact value, coverage of 90 % intervals,
+likelihood gradients and forward solves per sample, wall time; ``tv_floor`` is the mean TV of ``chains`` iid
+exact draws (the sampling noise of the column).
+
+FWI (``fwi.enabled``): the survey and model set of ``geomem compare`` (curvefault 64², 5 shots), memorized
+prior of the first ``fwi.n_train`` models, truths ``train:i`` / ``heldout:i`` with ``y = F(v) + ε`` at
+``noise`` × RMS. The exact reference is :func:`~geomem.posterior.exact.exact_memorized` (N forward solves).
+Scores: TV between the samples' nearest training models and the exact weights, chains on the truth's model
+(nearest training model = the truth's index) with misfit/noise ≤ 1.05, misfit relative to the nearest training
+model's own misfit, RMSE to the truth (km/s), PDE solves per sample. ``fwi.learned`` adds learned priors
+(folders from ``geomem train``) on the held-out truth: misfit/noise, RMSE, coverage of the truth by the
+pointwise 90 % intervals and the memorized fraction (``d1/d2 < 1/3`` to the prior's training set).
+``workers`` > 1 runs each chain's PDE solves as a Dask task; ``device`` places the networks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from geomem.config import Settings
+from geomem.errors import ConfigError
+from geomem.posterior.annealed import AnnealedConfig
+from geomem.posterior.dps import DPSConfig
+from geomem.posterior.exact import exact_memorized
+from geomem.posterior.likelihood import Likelihood
+from geomem.posterior.sample import SAMPLERS, sample_posterior, sampler_config
+from geomem.posterior.smc import SMCConfig
+from geomem.posterior.split_gibbs import SplitGibbsConfig
+from geomem.posterior.validation import TOY_PROBLEMS, score, toy_problem
+from geomem.priors.memorized import MemorizedPrior
+from geomem.runs import RunFolder
+
+
+@dataclass(frozen=True)
+class ToySettings(Settings):
+    problems: tuple[str, ...] = TOY_PROBLEMS
+    chains: int = field(default=400, metadata={"min": 2})
+
+
+@dataclass(frozen=True)
+class FWIProblemSettings(Settings):
+    """The model set and survey of ``geomem compare`` (its defaults): a curvefault set, a surface line survey."""
+
+    family: str = "curvefault"
+    n: int = field(default=1200, metadata={"min": 2})
+    size: int = field(default=64, metadata={"min": 8})
+    spacing: float = field(default=10.0, metadata={"gt": 0})
+    model_seed: int = 0
+    vmin: float = field(default=1.5, metadata={"gt": 0})
+    vmax: float = field(default=4.5, metadata={"gt": 0})
+    heldout_start: int = field(default=1000, metadata={"min": 1})
+    n_src: int = field(default=5, metadata={"min": 1})
+    f0: float = field(default=15.0, metadata={"gt": 0})
+    t_max: float = field(default=1000.0, metadata={"gt": 0})
+    space_order: int = field(default=8, metadata={"choices": (2, 4, 6, 8, 10, 12)})
+    nbl: int = field(default=20, metadata={"min": 0})
+
+    def build(self):
+        """``(model set, AcousticOperator)``: the set generated from the family settings, the surface survey."""
+        from geomem.geology import make_model_set
+        from geomem.physics.acoustic import AcousticOperator
+        from geomem.physics.acquisition import Geometry
+
+        ms = make_model_set(family=self.family, n=self.n, size=(self.size, self.size), spacing=self.spacing,
+                            seed=self.model_seed, vmin=self.vmin, vmax=self.vmax)
+        shape = tuple(ms.shape[1:])
+        geometry = Geometry.surface(shape, ms.spacing, n_src=self.n_src, t_max=self.t_max, f0=self.f0,
+                                    vmax_bound=ms.vmax, space_order=self.space_order)
+        op = AcousticOperator(shape, ms.spacing, geometry, vmax_bound=ms.vmax, space_order=self.space_order,
+                              nbl=self.nbl)
+        return ms, op
+
+
+@dataclass(frozen=True)
+class FWISettings(Settings):
+    """FWI part; the sampler tables hold their FWI settings (CPU-sized defaults: see docs/posterior.md)."""
+
+    enabled: bool = True
+    chains: int = field(default=16, metadata={"min": 1})
+    n_train: int = field(default=50, metadata={"min": 2})
+    truths: tuple[str, ...] = ("train:0", "heldout:0")
+    noise: float = field(default=0.055, metadata={"gt": 0})
+    methods: tuple[str, ...] = ("split_gibbs", "smc")
+    learned: tuple[str, ...] = ()  # learned prior folders (data/priors/n50, ...), run on the held-out truths
+    workers: int = field(default=0, metadata={"min": 0})
+    device: str = "cpu"
+    problem: FWIProblemSettings = FWIProblemSettings()
+    split_gibbs: SplitGibbsConfig = SplitGibbsConfig(levels=8, mala_steps=4, final_sweeps=2)
+    smc: SMCConfig = SMCConfig(burn_in=1, max_levels=8, mala_steps=4, final_sweeps=1)
+    annealed: AnnealedConfig = AnnealedConfig(steps=8, mala_steps=4)
+    dps: DPSConfig = DPSConfig(steps=40)
+
+
+@dataclass(frozen=True)
+class ValidateConfig(Settings):
+    """Settings of ``geomem validate-samplers`` (TOML tables ``toys``, ``fwi``, ``fwi.model_set``, ``fwi.survey``)."""
+
+    methods: tuple[str, ...] = ("exact", "smc", "split_gibbs", "annealed", "dps")
+    seed: int = 0
+    toys: ToySettings = ToySettings()
+    fwi: FWISettings = FWISettings()
+
+    def __post_init__(self):
+        super().__post_init__()
+        for m in (*self.methods, *self.fwi.methods):
+            if m not in SAMPLERS:
+                raise ConfigError(f"unknown sampler {m!r} in methods; choose from {sorted(SAMPLERS)}")
+        for p in self.toys.problems:
+            if p not in TOY_PROBLEMS:
+                raise ConfigError(f"unknown toy problem {p!r}; choose from {list(TOY_PROBLEMS)}")
+
+
+def toy_config(method: str, sigma: float, extra: dict | None = None):
+    """The sampler's defaults with the problem's target bandwidth (and ``rho_min = σ/2`` where it exists)."""
+    values: dict[str, Any] = dict(extra or {})
+    names = {f.name for f in dataclasses.fields(SAMPLERS[method][1])}
+    if "sigma_min" in names:
+        values.setdefault("sigma_min", sigma)
+    if "rho_min" in names:
+        values.setdefault("rho_min", sigma / 2)
+    return sampler_config(method, values)
+
+
+def tv_floor(weights: np.ndarray, chains: int, reps: int = 2000, seed: int = 0) -> float:
+    """Mean TV between ``chains`` iid draws of ``weights`` and ``weights`` (the sampling noise of TV)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(chains, weights / weights.sum(), size=reps) / chains
+    return float(np.mean(0.5 * np.abs(counts - weights).sum(1)))
+
+
+def run_toys(config: ValidateConfig) -> list[dict]:
+    rows = []
+    for name in config.toys.problems:
+        problem = toy_problem(name)
+        floor = None if problem.cell_weights is None else tv_floor(problem.cell_weights, config.toys.chains)
+        for method in config.methods:
+            if method == "exact" and not isinstance(problem.prior, MemorizedPrior):
+                continue
+            cfg = toy_config(method, problem.sigma)
+            res = sample_posterior(problem.prior, problem.likelihood, method, config.toys.chains, cfg,
+                                   seed=config.seed, dtype=torch.float64)
+            rows.append({"problem": name, "sigma": problem.sigma, "tv_floor": floor, **score(res, problem)})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ FWI
+@contextlib.contextmanager
+def dask_client(workers: int):
+    """A local Dask cluster of ``workers`` single-threaded processes (one task per chain), or ``None`` (≤ 1)."""
+    if workers <= 1:
+        yield None
+        return
+    from geomem.physics.parallel import local_client
+
+    client = local_client(workers)
+    try:
+        yield client
+    finally:
+        client.close()
+        if getattr(client, "cluster", None) is not None:
+            client.cluster.close()
+
+
+def _fwi_scores(res, lik: Likelihood, train_x: np.ndarray, F_train: np.ndarray, exact_w: np.ndarray,
+                truth_index: int, param) -> dict:
+    v = res.valid()
+    out = {"method": res.method, "chains": res.n_samples, "diverged": int(res.diverged.sum()),
+           "gradients_per_sample": res.info.get("gradients_per_sample"),
+           "forwards_per_sample": res.info.get("forwards_per_sample"),
+           "wall_time_s": res.info.get("wall_time_s"), "ess": float(res.info.get("ess", res.ess))}
+    if v.n_samples == 0:
+        return out
+    w = np.full(v.n_samples, 1.0 / v.n_samples) if v.weights is None else v.weights
+    nearest = v.nearest_training(train_x)
+    freq = np.bincount(nearest, weights=w, minlength=len(train_x))
+    mon = v.misfit_over_noise
+    own = np.sqrt(lik.data_sq_misfit(F_train))[nearest]  # misfit of each sample's nearest training model
+    rmse = np.sqrt(np.mean((param.to_velocity(v.samples) - param.to_velocity(lik.truth)[None]) ** 2,
+                           axis=tuple(range(1, v.samples.ndim))))
+    out.update(tv=float(0.5 * np.abs(freq - exact_w).sum()), misfit_over_noise=float(w @ mon),
+               misfit_vs_nearest=float(w @ (v.misfit / own - 1.0)), rmse_kms=float(w @ rmse),
+               top_models=[int(i) for i in np.argsort(freq)[::-1][:3]])
+    if truth_index >= 0:
+        out["on_truth"] = int(np.sum((nearest == truth_index) & (mon <= 1.05)))
+    return out
+
+
+def _truth_index(spec: str, heldout_start: int) -> int:
+    kind, _, idx = spec.partition(":")
+    if kind not in ("train", "heldout") or not idx.isdigit():
+        raise ConfigError(f"truth {spec!r} must look like 'train:<i>' or 'heldout:<i>'")
+    return int(idx) if kind == "train" else heldout_start + int(idx)
+
+
+def _fwi_config(f: FWISettings, method: str):
+    return getattr(f, method) if hasattr(f, method) else sampler_config(method)
+
+
+def run_fwi(config: ValidateConfig) -> dict:
+    """The FWI memorized-prior (and optional learned-prior) validation; see the module docstring."""
+    from geomem.metrics.memorization import nearest_neighbours
+
+    f = config.fwi
+    ms, op = f.problem.build()
+    param = ms.parameterization
+    x_all = ms.normalized().astype(np.float64)
+    train_x = x_all[: f.n_train]
+    prior = MemorizedPrior(torch.from_numpy(train_x))
+    out: dict = {"truths": {}, "n_train": f.n_train, "chains": f.chains}
+    with dask_client(f.workers) as client:
+        t0 = time.time()
+        lik0 = Likelihood(op, np.zeros(op.data_shape), 1.0, param, client=client)
+        F_train = lik0.forward_data(train_x)
+        out["forward_train_s"] = time.time() - t0
+        for spec in f.truths:
+            idx = _truth_index(spec, f.problem.heldout_start)
+            clean = F_train[idx] if idx < f.n_train else None
+            lik = Likelihood.from_truth(op, ms.models[idx], f.noise, param, seed=[config.seed, idx], client=client,
+                                        clean=clean)
+            exact = exact_memorized(prior, lik, f.chains, seed=config.seed, F_train=F_train)
+            w = exact.component_weights
+            rows = [_fwi_scores(exact, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param)]
+            for method in f.methods:
+                res = sample_posterior(prior, lik, method, f.chains, _fwi_config(f, method), seed=config.seed)
+                rows.append(_fwi_scores(res, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param))
+            best = int(np.argmax(w))
+            best_mon = float(np.sqrt(lik.data_sq_misfit(F_train[best:best + 1])[0])
+                             / (lik.gamma * math.sqrt(lik.n_data)))
+            out["truths"][spec] = {"index": idx, "gamma": lik.gamma, "exact_top": best,
+                                   "exact_top_weight": float(w[best]), "exact_top_misfit_over_noise": best_mon,
+                                   "rows": rows}
+            if idx >= f.n_train:
+                for path in f.learned:
+                    out["truths"][spec].setdefault("learned", []).append(
+                        _learned_row(path, lik, config, f, x_all, param, nearest_neighbours))
+    return out
+
+
+def _learned_row(path, lik, config, f, x_all, param, nearest_neighbours) -> dict:
+    from geomem.priors.learned import LearnedPrior
+
+    prior = LearnedPrior.from_pretrained(path, device=f.device)
+    n = int(prior.model_set.get("n", 0))
+    rows = {}
+    for method in f.methods:
+        if method == "exact":
+            continue
+        res = sample_posterior(prior, lik, method, f.chains, _fwi_config(f, method), seed=config.seed,
+                               device=f.device)
+        v = res.valid()
+        vel = param.to_velocity(v.samples)
+        truth = param.to_velocity(lik.truth)
+        lo, hi = np.quantile(vel, 0.05, axis=0), np.quantile(vel, 0.95, axis=0)
+        d, _ = nearest_neighbours(v.samples, x_all[:n], k=2)
+        rows[method] = {"misfit_over_noise": float(np.mean(v.misfit_over_noise)),
+                        "rmse_kms": float(np.sqrt(np.mean((vel.mean(0) - truth) ** 2))),
+                        "coverage90": float(np.mean((truth >= lo) & (truth <= hi))),
+                        "memorized_fraction": float(np.mean(d[:, 0] / d[:, 1] < 1 / 3)),
+                        "gradients_per_sample": res.info["gradients_per_sample"],
+                        "wall_time_s": res.info["wall_time_s"], "diverged": int(res.diverged.sum())}
+    return {"prior": str(path), "n": n, "methods": rows}
+
+
+# ------------------------------------------------------------------------------------------ tables
+def _fmt(v, digits=3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def toy_table(rows: list[dict]) -> str:
+    header = ["problem", "sampler", "TV (floor)", "misfit/noise (exact)", "coverage 90%", "grads/sample",
+              "solves/sample", "ESS", "wall s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        tv = "–" if "tv" not in r else f"{r['tv']:.3f} ({r['tv_floor']:.3f})"
+        mon = "–"
+        if "misfit_exact" in r:
+            mon = f"{r.get('misfit_over_noise', float('nan')):.3f} ({r['misfit_exact']:.3f})"
+        cells = [r["problem"], r["method"], tv, mon, _fmt(r.get("coverage")), _fmt(r["gradients_per_sample"], 4),
+                 _fmt(r["forwards_per_sample"], 3), _fmt(r["ess"], 3), _fmt(r["wall_time_s"], 2)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fwi_table(fwi: dict) -> str:
+    header = ["truth", "sampler", "TV", "on truth (≤1.05)", "misfit/noise", "misfit vs nearest", "RMSE km/s",
+              "grads/sample", "solves/sample", "wall s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for spec, t in fwi["truths"].items():
+        for r in t["rows"]:
+            cells = [spec, r["method"], _fmt(r.get("tv")), _fmt(r.get("on_truth", "–")),
+                     _fmt(r.get("misfit_over_noise")), _fmt(r.get("misfit_vs_nearest")), _fmt(r.get("rmse_kms")),
+                     _fmt(r["gradients_per_sample"], 4), _fmt(r["forwards_per_sample"], 3),
+                     _fmt(r["wall_time_s"], 3)]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_validate(config: ValidateConfig, out: str | Path) -> dict:
+    """Run the validation into run folder ``out``; returns the metrics (also ``metrics.json``, ``table.md``)."""
+    t0 = time.time()
+    run = RunFolder(out, config=config, seed=config.seed)
+    metrics: dict = {"toys": run_toys(config) if config.toys.problems else []}
+    text = "## Toy problems\n\n" + toy_table(metrics["toys"]) if metrics["toys"] else ""
+    if config.fwi.enabled:
+        metrics["fwi"] = run_fwi(config)
+        text += "\n## FWI, memorized prior\n\n" + fwi_table(metrics["fwi"])
+    metrics["wall_time_s"] = time.time() - t0
+    run.write_metrics(metrics)
+    (run.path / "table.md").write_text(text)
+    metrics["table"] = text
+    return metrics
