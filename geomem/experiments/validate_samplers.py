@@ -2,10 +2,11 @@
 
 Toys (:mod:`geomem.posterior.validation`): the 4-D linear, 1-D cubic and 2-D quadratic memorized-prior problems
 and the linear-Gaussian one, ``toys.chains`` chains each, every sampler with its defaults except the target
-bandwidth (``sigma_min = σ`` of the problem; ``rho_min = σ/2`` for split Gibbs and SMC). Columns: assignment TV
-to the exact nearest-model masses, misfit/noise and its ratio to the exact value, coverage of 90 % intervals,
-likelihood gradients and forward solves per sample, wall time; ``tv_floor`` is the mean TV of ``chains`` iid
-exact draws (the sampling noise of the column).
+bandwidth (``sigma_min = σ`` of the problem; ``rho_min = σ/2`` for split Gibbs and SMC), repeated for
+``toys.seeds`` seeds (``seed + 1000 k``). Columns (mean ± sd over seeds): assignment TV to the exact
+nearest-model masses, misfit/noise and its ratio to the exact value, coverage of 90 % intervals, likelihood
+gradients and forward solves per sample, wall time; the TV floor is the mean TV of ``chains`` iid exact draws
+(the sampling noise of that column).
 
 FWI (``fwi.enabled``): the survey and model set of ``geomem compare`` (curvefault 64², 5 shots), memorized
 prior of the first ``fwi.n_train`` models, truths ``train:i`` / ``heldout:i`` with ``y = F(v) + ε`` at
@@ -49,6 +50,7 @@ from geomem.runs import RunFolder
 class ToySettings(Settings):
     problems: tuple[str, ...] = TOY_PROBLEMS
     chains: int = field(default=400, metadata={"min": 2})
+    seeds: int = field(default=3, metadata={"min": 1})  # repeats (seeds seed, seed + 1000, ...): mean and spread
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,20 @@ def tv_floor(weights: np.ndarray, chains: int, reps: int = 2000, seed: int = 0) 
     return float(np.mean(0.5 * np.abs(counts - weights).sum(1)))
 
 
+def _mean_rows(runs: list[dict]) -> dict:
+    """One row from repeats of a sampler: numbers averaged, ``*_sd`` spreads for TV and misfit ratio."""
+    row = dict(runs[-1])
+    for key, value in runs[-1].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            row[key] = float(np.mean([r[key] for r in runs]))
+    for key in ("tv", "misfit_ratio", "coverage"):
+        if key in row:
+            row[f"{key}_sd"] = float(np.std([r[key] for r in runs]))
+            row[f"{key}_all"] = [r[key] for r in runs]
+    row["seeds"] = len(runs)
+    return row
+
+
 def run_toys(config: ValidateConfig) -> list[dict]:
     rows = []
     for name in config.toys.problems:
@@ -151,9 +167,12 @@ def run_toys(config: ValidateConfig) -> list[dict]:
             if method == "exact" and not isinstance(problem.prior, MemorizedPrior):
                 continue
             cfg = toy_config(method, problem.sigma)
-            res = sample_posterior(problem.prior, problem.likelihood, method, config.toys.chains, cfg,
-                                   seed=config.seed, dtype=torch.float64)
-            rows.append({"problem": name, "sigma": problem.sigma, "tv_floor": floor, **score(res, problem)})
+            runs = []
+            for k in range(config.toys.seeds):
+                res = sample_posterior(problem.prior, problem.likelihood, method, config.toys.chains, cfg,
+                                       seed=config.seed + 1000 * k, dtype=torch.float64)
+                runs.append(score(res, problem))
+            rows.append({"problem": name, "sigma": problem.sigma, "tv_floor": floor, **_mean_rows(runs)})
     return rows
 
 
@@ -285,15 +304,17 @@ def _fmt(v, digits=3) -> str:
 
 
 def toy_table(rows: list[dict]) -> str:
-    header = ["problem", "sampler", "TV (floor)", "misfit/noise (exact)", "coverage 90%", "grads/sample",
-              "solves/sample", "ESS", "wall s"]
+    header = ["problem", "sampler", "TV ± sd (iid floor)", "misfit/noise (exact)", "ratio ± sd", "coverage 90%",
+              "grads/sample", "solves/sample", "ESS", "wall s"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        tv = "–" if "tv" not in r else f"{r['tv']:.3f} ({r['tv_floor']:.3f})"
-        mon = "–"
+        tv = "–" if "tv" not in r else f"{r['tv']:.3f} ± {r['tv_sd']:.3f} ({r['tv_floor']:.3f})"
+        mon = ratio = "–"
         if "misfit_exact" in r:
             mon = f"{r.get('misfit_over_noise', float('nan')):.3f} ({r['misfit_exact']:.3f})"
-        cells = [r["problem"], r["method"], tv, mon, _fmt(r.get("coverage")), _fmt(r["gradients_per_sample"], 4),
+            ratio = f"{r['misfit_ratio']:.3f} ± {r['misfit_ratio_sd']:.3f}"
+        cov = "–" if "coverage" not in r else f"{r['coverage']:.3f} ± {r['coverage_sd']:.3f}"
+        cells = [r["problem"], r["method"], tv, mon, ratio, cov, _fmt(r["gradients_per_sample"], 4),
                  _fmt(r["forwards_per_sample"], 3), _fmt(r["ess"], 3), _fmt(r["wall_time_s"], 2)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
