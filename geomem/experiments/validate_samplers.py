@@ -97,6 +97,7 @@ class FWISettings(Settings):
     truths: tuple[str, ...] = ("train:0", "heldout:0")
     noise: float = field(default=0.055, metadata={"gt": 0})
     methods: tuple[str, ...] = ("split_gibbs", "smc")
+    memorized: bool = True  # run the samplers with the memorized prior too (the exact reference always runs)
     learned: tuple[str, ...] = ()  # learned prior folders (data/priors/n50, ...), run on the held-out truths
     workers: int = field(default=0, metadata={"min": 0})
     device: str = "cpu"
@@ -253,7 +254,7 @@ def run_fwi(config: ValidateConfig) -> dict:
             exact = exact_memorized(prior, lik, f.chains, seed=config.seed, F_train=F_train)
             w = exact.component_weights
             rows = [_fwi_scores(exact, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param)]
-            for method in f.methods:
+            for method in f.methods if f.memorized else ():
                 res = sample_posterior(prior, lik, method, f.chains, _fwi_config(f, method), seed=config.seed)
                 rows.append(_fwi_scores(res, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param))
             best = int(np.argmax(w))
