@@ -6,7 +6,7 @@ import segyio
 
 from geomem.cli import main
 from geomem.errors import ConfigError, DataFileError, ShapeError
-from geomem.experiments.compare import ModelSetSettings, SurveySettings, build_operator, load_model_set, load_observed
+from geomem.workflow.problem import ModelSetSettings, SurveySettings, build_operator, load_model_set, load_observed
 
 SHAPE = (2, 30, 16)  # n_src, nt, n_rec
 
