@@ -8,7 +8,8 @@ nearest-model masses, misfit/noise and its ratio to the exact value, coverage of
 gradients and forward solves per sample, wall time; the TV floor is the mean TV of ``chains`` iid exact draws
 (the sampling noise of that column).
 
-FWI (``fwi.enabled``): the survey and model set of ``geomem compare`` (curvefault 64², 5 shots), memorized
+FWI (``fwi.enabled``): the survey and model set of ``geomem compare`` (:class:`~geomem.workflow.problem.Problem`;
+curvefault 64², 5 shots), memorized
 prior of the first ``fwi.n_train`` models, truths ``train:i`` / ``heldout:i`` with ``y = F(v) + ε`` at
 ``noise`` × RMS. The exact reference is :func:`~geomem.posterior.exact.exact_memorized` (N forward solves).
 Scores: TV between the samples' nearest training models and the exact weights, chains on the truth's model
@@ -21,7 +22,6 @@ pointwise 90 % intervals and the memorized fraction (``d1/d2 < 1/3`` to the prio
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -44,6 +44,8 @@ from geomem.posterior.split_gibbs import SplitGibbsConfig
 from geomem.posterior.validation import TOY_PROBLEMS, score, toy_problem
 from geomem.priors.memorized import MemorizedPrior
 from geomem.runs import RunFolder
+from geomem.workflow.parallel import dask_client
+from geomem.workflow.problem import ModelSetSettings, Problem, SurveySettings
 
 
 @dataclass(frozen=True)
@@ -51,40 +53,6 @@ class ToySettings(Settings):
     problems: tuple[str, ...] = TOY_PROBLEMS
     chains: int = field(default=400, metadata={"min": 2})
     seeds: int = field(default=3, metadata={"min": 1})  # repeats (seeds seed, seed + 1000, ...): mean and spread
-
-
-@dataclass(frozen=True)
-class FWIProblemSettings(Settings):
-    """The model set and survey of ``geomem compare`` (its defaults): a curvefault set, a surface line survey."""
-
-    family: str = "curvefault"
-    n: int = field(default=1200, metadata={"min": 2})
-    size: int = field(default=64, metadata={"min": 8})
-    spacing: float = field(default=10.0, metadata={"gt": 0})
-    model_seed: int = 0
-    vmin: float = field(default=1.5, metadata={"gt": 0})
-    vmax: float = field(default=4.5, metadata={"gt": 0})
-    heldout_start: int = field(default=1000, metadata={"min": 1})
-    n_src: int = field(default=5, metadata={"min": 1})
-    f0: float = field(default=15.0, metadata={"gt": 0})
-    t_max: float = field(default=1000.0, metadata={"gt": 0})
-    space_order: int = field(default=8, metadata={"choices": (2, 4, 6, 8, 10, 12)})
-    nbl: int = field(default=20, metadata={"min": 0})
-
-    def build(self):
-        """``(model set, AcousticOperator)``: the set generated from the family settings, the surface survey."""
-        from geomem.geology import make_model_set
-        from geomem.physics.acoustic import AcousticOperator
-        from geomem.physics.acquisition import Geometry
-
-        ms = make_model_set(family=self.family, n=self.n, size=(self.size, self.size), spacing=self.spacing,
-                            seed=self.model_seed, vmin=self.vmin, vmax=self.vmax)
-        shape = tuple(ms.shape[1:])
-        geometry = Geometry.surface(shape, ms.spacing, n_src=self.n_src, t_max=self.t_max, f0=self.f0,
-                                    vmax_bound=ms.vmax, space_order=self.space_order)
-        op = AcousticOperator(shape, ms.spacing, geometry, vmax_bound=ms.vmax, space_order=self.space_order,
-                              nbl=self.nbl)
-        return ms, op
 
 
 @dataclass(frozen=True)
@@ -99,9 +67,10 @@ class FWISettings(Settings):
     methods: tuple[str, ...] = ("split_gibbs", "smc")
     memorized: bool = True  # run the samplers with the memorized prior too (the exact reference always runs)
     learned: tuple[str, ...] = ()  # learned prior folders (data/priors/n50, ...), run on the held-out truths
-    workers: int = field(default=0, metadata={"min": 0})
+    workers: int | None = None  # Dask processes for the chains' PDE solves (None: workflow's default)
     device: str = "cpu"
-    problem: FWIProblemSettings = FWIProblemSettings()
+    model_set: ModelSetSettings = ModelSetSettings()
+    survey: SurveySettings = SurveySettings()
     split_gibbs: SplitGibbsConfig = SplitGibbsConfig(levels=8, mala_steps=4, final_sweeps=2)
     smc: SMCConfig = SMCConfig(burn_in=1, max_levels=8, mala_steps=4, final_sweeps=1)
     annealed: AnnealedConfig = AnnealedConfig(steps=8, mala_steps=4)
@@ -178,23 +147,6 @@ def run_toys(config: ValidateConfig) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------ FWI
-@contextlib.contextmanager
-def dask_client(workers: int):
-    """A local Dask cluster of ``workers`` single-threaded processes (one task per chain), or ``None`` (≤ 1)."""
-    if workers <= 1:
-        yield None
-        return
-    from geomem.physics.parallel import local_client
-
-    client = local_client(workers)
-    try:
-        yield client
-    finally:
-        client.close()
-        if getattr(client, "cluster", None) is not None:
-            client.cluster.close()
-
-
 def _fwi_scores(res, lik: Likelihood, train_x: np.ndarray, F_train: np.ndarray, exact_w: np.ndarray,
                 truth_index: int, param) -> dict:
     v = res.valid()
@@ -219,13 +171,6 @@ def _fwi_scores(res, lik: Likelihood, train_x: np.ndarray, F_train: np.ndarray, 
     return out
 
 
-def _truth_index(spec: str, heldout_start: int) -> int:
-    kind, _, idx = spec.partition(":")
-    if kind not in ("train", "heldout") or not idx.isdigit():
-        raise ConfigError(f"truth {spec!r} must look like 'train:<i>' or 'heldout:<i>'")
-    return int(idx) if kind == "train" else heldout_start + int(idx)
-
-
 def _fwi_config(f: FWISettings, method: str):
     return getattr(f, method) if hasattr(f, method) else sampler_config(method)
 
@@ -235,22 +180,18 @@ def run_fwi(config: ValidateConfig) -> dict:
     from geomem.metrics.memorization import nearest_neighbours
 
     f = config.fwi
-    ms, op = f.problem.build()
-    param = ms.parameterization
-    x_all = ms.normalized().astype(np.float64)
-    train_x = x_all[: f.n_train]
+    problem = Problem.build(f.model_set, f.survey)
+    param = problem.parameterization
+    x_all = problem.x
+    train_x = problem.train(f.n_train)
     prior = MemorizedPrior(torch.from_numpy(train_x))
     out: dict = {"truths": {}, "n_train": f.n_train, "chains": f.chains}
     with dask_client(f.workers) as client:
         t0 = time.time()
-        lik0 = Likelihood(op, np.zeros(op.data_shape), 1.0, param, client=client)
-        F_train = lik0.forward_data(train_x)
+        F_train = problem.forward_train(f.n_train, client)
         out["forward_train_s"] = time.time() - t0
         for spec in f.truths:
-            idx = _truth_index(spec, f.problem.heldout_start)
-            clean = F_train[idx] if idx < f.n_train else None
-            lik = Likelihood.from_truth(op, ms.models[idx], f.noise, param, seed=[config.seed, idx], client=client,
-                                        clean=clean)
+            idx, lik = problem.likelihood(spec, f.noise, config.seed, f.n_train, forward=F_train, client=client)
             exact = exact_memorized(prior, lik, f.chains, seed=config.seed, F_train=F_train)
             w = exact.component_weights
             rows = [_fwi_scores(exact, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param)]

@@ -36,3 +36,22 @@ def test_bad_names_are_refused():
         ValidateConfig(methods=("gibbs",))
     with pytest.raises(ConfigError, match="unknown toy problem"):
         load_config(ValidateConfig, None, {"toys.problems": ["quartic"]})
+
+
+@pytest.mark.slow
+def test_fwi_part_on_a_tiny_survey(tmp_path):
+    """Exact reference on FWI: a training truth is recovered by every chain at misfit/noise ≈ 1 (noise only)."""
+    cfg = load_config(ValidateConfig, None, {
+        "toys.problems": [], "fwi.chains": 4, "fwi.n_train": 12, "fwi.truths": ["train:0", "heldout:0"],
+        "fwi.methods": ["split_gibbs"], "fwi.workers": 0,
+        "fwi.model_set": {"n": 40, "size": 32, "heldout_start": 20, "n_heldout_null": 20},
+        "fwi.survey": {"n_src": 3, "t_max": 400.0, "nbl": 10},
+        "fwi.split_gibbs": {"levels": 2, "mala_steps": 1, "final_sweeps": 0}})
+    fwi = run_validate(cfg, tmp_path / "run")["fwi"]
+    exact = fwi["truths"]["train:0"]["rows"][0]
+    assert exact["method"] == "exact" and exact["on_truth"] == 4 and exact["tv"] < 0.5
+    assert exact["misfit_over_noise"] == pytest.approx(1.0, abs=0.05)
+    assert fwi["truths"]["train:0"]["exact_top"] == 0
+    sg = fwi["truths"]["heldout:0"]["rows"][1]
+    assert sg["method"] == "split_gibbs" and sg["gradients_per_sample"] == 3
+    assert "| heldout:0 | split_gibbs |" in (tmp_path / "run" / "table.md").read_text()
