@@ -193,6 +193,7 @@ def run_fwi(config: ValidateConfig) -> dict:
         for spec in f.truths:
             idx, lik = problem.likelihood(spec, f.noise, config.seed, f.n_train, forward=F_train, client=client)
             exact = exact_memorized(prior, lik, f.chains, seed=config.seed, F_train=F_train)
+            exact.info["forwards_per_sample"] = f.n_train / f.chains  # the shared F(x_n), computed above
             w = exact.component_weights
             rows = [_fwi_scores(exact, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param)]
             for method in f.methods if f.memorized else ():
