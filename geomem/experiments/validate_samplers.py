@@ -233,7 +233,8 @@ def _learned_row(path, lik, config, f, x_all, param, nearest_neighbours) -> dict
                         "coverage90": float(np.mean((truth >= lo) & (truth <= hi))),
                         "memorized_fraction": float(np.mean(d[:, 0] / d[:, 1] < 1 / 3)),
                         "gradients_per_sample": res.info["gradients_per_sample"],
-                        "wall_time_s": res.info["wall_time_s"], "diverged": int(res.diverged.sum())}
+                        "wall_time_s": res.info["wall_time_s"], "diverged": int(res.diverged.sum()),
+                        "ess": float(res.info.get("ess", res.ess))}
     return {"prior": str(path), "n": n, "methods": rows}
 
 
@@ -274,6 +275,16 @@ def fwi_table(fwi: dict) -> str:
                      _fmt(r["gradients_per_sample"], 4), _fmt(r["forwards_per_sample"], 3),
                      _fmt(r["wall_time_s"], 3)]
             lines.append("| " + " | ".join(cells) + " |")
+    learned = [(spec, row) for spec, t in fwi["truths"].items() for row in t.get("learned", [])]
+    if learned:
+        lines += ["", "| truth | learned prior | sampler | misfit/noise | RMSE km/s | coverage 90% | memorized "
+                  "fraction | grads/sample | wall s |", "|" + "---|" * 9]
+        for spec, row in learned:
+            for method, r in row["methods"].items():
+                cells = [spec, f"N = {row['n']}", method, _fmt(r["misfit_over_noise"]), _fmt(r["rmse_kms"]),
+                         _fmt(r["coverage90"]), _fmt(r["memorized_fraction"]), _fmt(r["gradients_per_sample"], 4),
+                         _fmt(r["wall_time_s"], 3)]
+                lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
