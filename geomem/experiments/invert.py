@@ -1,7 +1,8 @@
 """``geomem invert``: diffusion posterior sampling for FWI with a learned or the memorized prior.
 
-Data are either observed shot records (a ``.npy`` of shape ``(n_src, nt, n_rec)`` recorded with the
-survey of the config, noise standard deviation ``gamma``) or synthesized from a truth of the model set
+Data are either observed shot records (:mod:`geomem.physics.observed`: the ``.npz`` written by ``geomem model``,
+whose stored survey must match the config's; SEG-Y shot gathers, checked and sorted by their headers; or a bare
+``.npy`` ``(n_src, nt, n_rec)``; noise standard deviation ``gamma``) or synthesized from a truth of the model set
 (``y = F(v) + ε``, ``γ = noise × RMS(F(v))``). The prior is a learned-prior folder, or ``memorized``: the
 exact memorized prior of the first ``n_train`` models of the model set. The run folder gets the samples
 (velocity, prior coordinates, their Tweedie estimates), the misfit history of every chain, the diverged
@@ -23,10 +24,10 @@ from geomem.experiments.compare import (
     build_operator,
     dask_client,
     load_model_set,
-    load_observed,
     truth_index,
 )
 from geomem.metrics.posterior_quality import data_misfit_vs_noise, posterior_summary
+from geomem.physics.observed import read_observed
 from geomem.posterior.dps import DPSConfig, OperatorMisfit, dps
 from geomem.priors.learned import LearnedPrior
 from geomem.priors.memorized import MemorizedPrior
@@ -47,7 +48,7 @@ class InvertConfig:
     truth: str = "heldout:0"
     noise: float = field(default=0.055, metadata={"gt": 0})
     chains: int = field(default=8, metadata={"min": 1})
-    seed: int = 0
+    seed: int = field(default=0, metadata={"min": 0})
     workers: int = field(default=2, metadata={"min": 0})
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
@@ -72,7 +73,9 @@ def load_prior(config: InvertConfig, ms):
 def observed_data(config: InvertConfig, op, ms) -> tuple[np.ndarray, float, np.ndarray | None]:
     """``(y, γ, truth velocity or None)`` from the data file or from the configured truth."""
     if config.data:
-        return load_observed(config.data, op.data_shape, config.gamma), float(config.gamma), None
+        if not config.gamma > 0:
+            raise ConfigError("observed data need their noise standard deviation: set gamma > 0")
+        return read_observed(config.data, op.geometry), float(config.gamma), None
     idx = truth_index(config.truth, config.model_set.heldout_start, len(ms), len(ms))
     v = ms.models[idx]
     y0 = np.asarray(op.forward(v), dtype=np.float64)

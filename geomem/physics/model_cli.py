@@ -4,8 +4,10 @@
                   --depth 10 --vmax-bound 4.5 --nbl 20 --float64 --dask-address tcp://...]
 
 ``v.npy`` holds ``(nz, nx)`` or ``(1, nz, nx)`` velocities in km/s. The run folder gets ``config.toml``,
-``shots.npz`` (``data`` ``(n_src, nt, n_rec)``, ``time_ms``, ``src_coords``, ``rec_coords``, ``velocity``),
-``metrics.json`` and ``figures/shots.png``.
+``shots.npz`` in the observed-data contract of :mod:`geomem.physics.observed` (``data`` ``(n_src, nt, n_rec)``
+with its survey: ``dt_ms``, ``vmax_bound``, ``t_max_ms``, ``f0_hz``, coordinates, ...; plus ``time_ms`` and
+``velocity``), ``metrics.json`` and ``figures/shots.png``. ``shots.npz`` can be passed to ``geomem invert --data``
+when the survey matches (same grid, spacing, ``--vmax-bound`` = the model set's vmax, ``f0``, ``t_max``).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ def model(
     """Simulate shot records of a velocity model and draw them."""
     from geomem.physics.acoustic import AcousticOperator
     from geomem.physics.acquisition import Geometry
+    from geomem.physics.observed import save_observed
     from geomem.physics.parallel import ShotParallel
     from geomem.report.shots import save_shots
     from geomem.runs import RunFolder
@@ -82,15 +85,14 @@ def model(
                             cfg.space_order)
     op = AcousticOperator(shape, cfg.spacing, geom, cfg.vmax_bound, cfg.space_order, cfg.nbl, np.dtype(cfg.dtype))
     op.check_velocity(v)
+    folder = RunFolder(out, config=cfg)  # before simulating: an unwritable --out fails now, not after the work
     runner = ShotParallel(op, cfg.dask_address or None)
     start = time.perf_counter()
     with typer.progressbar(length=1, label=f"{geom.n_src} shots, {geom.nt} steps") as bar:
         data = runner.forward(v)
         bar.update(1)
     elapsed = time.perf_counter() - start
-    folder = RunFolder(out, config=cfg)
-    folder.write_arrays("shots.npz", data=data, time_ms=geom.time, src_coords=geom.src_coords,
-                        rec_coords=geom.rec_coords, velocity=v)
+    save_observed(folder.file("shots.npz"), data, geom, time_ms=geom.time, velocity=v)
     folder.write_metrics({
         "shape": list(shape), "n_src": geom.n_src, "n_rec": geom.n_rec, "nt": geom.nt, "dt_ms": geom.dt,
         "seconds": elapsed, "seconds_per_shot": elapsed / geom.n_src, "max_abs_amplitude": float(np.abs(data).max()),

@@ -7,6 +7,7 @@ import segyio
 from geomem.cli import main
 from geomem.errors import ConfigError, DataFileError, ShapeError
 from geomem.experiments.compare import ModelSetSettings, SurveySettings, build_operator, load_model_set, load_observed
+from geomem.physics.observed import write_segy_shots
 
 SHAPE = (2, 30, 16)  # n_src, nt, n_rec
 
@@ -49,9 +50,31 @@ def test_invert_reads_segy_data_recorded_with_a_geometry_file(tmp_path):
               "workers=0", "n_train=10"]
     ms = load_model_set(ModelSetSettings(n=30, size=16, heldout_start=20))
     op = build_operator(ms, SurveySettings(t_max=250.0, nbl=6, geometry=str(tmp_path / "geo.toml")))
-    _write_segy(tmp_path / "shots.sgy", op.forward(ms.models[3]))
+    write_segy_shots(tmp_path / "shots.sgy", op.forward(ms.models[3]), op.geometry, order="receiver")
     out = tmp_path / "run"
     assert main(["invert", "--prior", "memorized", "--chains", "2", "--out", str(out), "--data",
                  str(tmp_path / "shots.sgy"), "gamma=0.01", *common]) == 0
     with np.load(out / "samples.npz") as f:
         assert f["y"].shape == op.data_shape and np.isfinite(f["velocity"]).all()
+
+
+def test_model_output_feeds_invert(tmp_path, capsys):
+    """`geomem model`'s shots.npz is read by `invert` when the surveys match; another vmax bound is refused
+    with a message naming the flag to change."""
+    ms = load_model_set(ModelSetSettings(n=30, size=16, heldout_start=20))
+    np.save(tmp_path / "v.npy", ms.models[3, 0])
+    common = ["model_set.n=30", "model_set.size=16", "model_set.heldout_start=20", "survey.t_max=250.0",
+              "survey.nbl=6", "survey.n_src=2", "dps.steps=6", "workers=0", "n_train=10", "gamma=0.01"]
+    model = ["model", "--velocity", str(tmp_path / "v.npy"), "--n-src", "2", "--t-max", "250", "--nbl", "6"]
+    assert main([*model, "--out", str(tmp_path / "shots"), "--vmax-bound", str(ms.vmax)]) == 0
+    out = tmp_path / "inv"
+    assert main(["invert", "--prior", "memorized", "--chains", "2", "--out", str(out), "--data",
+                 str(tmp_path / "shots" / "shots.npz"), *common]) == 0
+    with np.load(out / "samples.npz") as f, np.load(tmp_path / "shots" / "shots.npz") as s:
+        np.testing.assert_array_equal(f["y"], s["data"])
+    assert main([*model, "--out", str(tmp_path / "shots5"), "--vmax-bound", "5.0"]) == 0
+    capsys.readouterr()
+    assert main(["invert", "--prior", "memorized", "--out", str(tmp_path / "inv5"), "--data",
+                 str(tmp_path / "shots5" / "shots.npz"), *common]) == 2
+    err = capsys.readouterr().err
+    assert "another survey" in err and f"--vmax-bound {ms.vmax:g}" in err and err.count("\n") == 1
