@@ -33,14 +33,17 @@ def read_npy(path: Path) -> np.ndarray:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise DataFileError(f"{path} is not a readable .npy array ({exc})") from None
-    if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number):
-        raise DataFileError(f"{path} does not hold a numeric array (dtype {getattr(data, 'dtype', '?')})")
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "fiu":
+        raise DataFileError(f"{path} does not hold a real numeric array (dtype {getattr(data, 'dtype', '?')}); save "
+                            f"velocities as floats")
     if data.ndim == 2:
         data = data[None, None]
     elif data.ndim == 3:
         data = data[:, None]
     elif data.ndim != 4 or data.shape[1] != 1:
         raise ShapeError(f"{path} holds shape {data.shape}; expected (nz, nx), (N, nz, nx) or (N, 1, nz, nx)")
+    if data.size == 0:
+        raise ShapeError(f"{path} holds an empty array of shape {data.shape}; it has no model to import")
     return data.astype(np.float64)
 
 
@@ -55,7 +58,8 @@ def read_segy(path: Path) -> np.ndarray:
         raise DataFileError(f"{path} is not a readable SEG-Y file ({exc})") from None
     if traces.ndim != 2 or min(traces.shape) < 2:
         raise ShapeError(
-            f"{path} holds {traces.shape[0]} traces of {traces.shape[-1]} samples; need at least 2 of each"
+            f"{path} holds {traces.shape[0] if traces.ndim else 0} traces of {traces.shape[-1] if traces.ndim else 0} "
+            f"samples; need at least 2 of each"
         )
     return traces.T[None, None].astype(np.float64)
 
