@@ -165,12 +165,33 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported setting type {tp}")
 
 
+class Settings:
+    """Base of every settings dataclass: the field limits (metadata ``min``, ``max``, ``gt``, ``choices``) are
+    checked when an instance is constructed, from Python as from TOML, and a non-finite number is refused.
+
+    >>> from dataclasses import dataclass, field
+    >>> @dataclass(frozen=True)
+    ... class Steps(Settings):
+    ...     steps: int = field(default=10, metadata={"min": 1})
+    >>> Steps(steps=0)
+    Traceback (most recent call last):
+    ...
+    geomem.errors.ConfigError: steps must be >= 1, got 0
+    """
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            _check_limits(f, getattr(self, f.name), f.name)
+
+
 def _check_limits(f: dataclasses.Field, value: Any, key: str) -> None:
     meta = f.metadata
     values = value if isinstance(value, (list, tuple)) else [value]
     for v in values:
         if v is None:
             continue
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"{key} must be finite, got {v!r}")
         if "min" in meta and v < meta["min"]:
             raise ConfigError(f"{key} must be >= {meta['min']}, got {v!r}")
         if "max" in meta and v > meta["max"]:

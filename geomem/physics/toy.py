@@ -4,6 +4,7 @@
 - :class:`Quadratic2D`: ``F(x) = [x₁ + b x₁x₂, x₂ + c x₁²]`` (``b = 0.3, c = 0.2``), with Jacobian
   ``[[1 + b x₂, b x₁], [2c x₁, 1]]``; model and data ``(2,)``.
 - :class:`MatrixOperator`: ``F(x) = A x`` with ``A`` of shape ``(m, d)``; model ``(d,)``, data ``(m,)``.
+- :class:`IdentityOperator`: ``F(x) = x`` for models of any shape (denoising; data given directly).
 
 ``forward`` accepts one model of ``model_shape`` or a batch ``(B, *model_shape)``; ``jacobian`` takes
 one model. Models are in the priors' normalized coordinates (the toy problems have no velocity).
@@ -115,3 +116,22 @@ class MatrixOperator(ForwardOperator):
         if not single:
             raise ShapeError(f"jacobian takes one model of shape {self.model_shape}, got {np.shape(m)}")
         return _dense(self.A)
+
+
+class IdentityOperator(ForwardOperator):
+    """``F(x) = x`` for models of any ``shape`` (data and model shapes equal; Jacobian the identity)."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        shape = tuple(int(n) for n in shape)
+        if not shape or any(n < 1 for n in shape):
+            raise ShapeError(f"shape must be a non-empty tuple of positive sizes, got {shape}")
+        self.model_shape = self.data_shape = shape
+
+    def forward(self, m: np.ndarray) -> np.ndarray:
+        x, single = _as_models(m, self.model_shape)
+        _check_finite(x)
+        return x[0] if single else x
+
+    def jacobian(self, m: np.ndarray) -> LinearOperator:
+        return LinearOperator(self.model_shape, self.data_shape, lambda v: np.asarray(v, dtype=np.float64),
+                              lambda w: np.asarray(w, dtype=np.float64))

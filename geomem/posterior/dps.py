@@ -6,11 +6,13 @@ or ``x`` itself for the toy operators). The prior is given by its denoiser ``D(x
 the variance-exploding convention ``x_σ = x₀ + σ ε``.
 
 At each step of a decreasing schedule ``σ_0 > … > σ_{K-1} = σ_min`` DPS forms the Tweedie estimate
-``x̂₀ = D(x, σ)`` and the data misfit ``φ(x̂₀) = ½‖y − F(m(x̂₀))‖²``. Guidance rules (all are heuristics,
-none is an exact posterior sampler; geomem scores them against exact posteriors where those exist):
+``x̂₀ = D(x, σ)`` and the data misfit ``φ(x̂₀) = ‖y − F(m(x̂₀))‖²/2γ²`` of the :class:`Likelihood` (γ is
+the likelihood's; nothing else here knows it). Guidance rules (all are heuristics, none is an exact
+posterior sampler; ``geomem validate-samplers`` scores them against exact posteriors, docs/posterior.md):
 
-``chung``       (Chung et al., 2023) after the prior step, ``x ← x − ζ ∇ₓ‖r‖² / ‖r‖`` with ``r = y − F(x̂₀)``;
-                the gradient goes through the denoiser's Jacobian (``∇ₓ = J_Dᵀ ∇_x̂₀``).
+``chung``       (Chung et al., 2023) after the prior step, ``x ← x − ζ ∇ₓ‖r‖² / ‖r‖`` with ``r = y − F(x̂₀)``
+                (``= ζ 2γ ∇ₓφ / √(2φ)``: independent of γ); the gradient goes through the denoiser's
+                Jacobian (``∇ₓ = J_Dᵀ ∇_x̂₀``).
 ``likelihood``  the approximate posterior score ``∇ log p_σ(x) − λ ∇ₓ φ(x̂₀)/γ²`` replaces the prior score,
                 i.e. the prior step uses the guided denoiser ``x̂₀ − λ σ² ∇ₓφ/γ²``.
 ``normalized``  Jacobian-free, fixed-length steps (as in the paper's reference code): after the prior step,
@@ -29,175 +31,82 @@ Tweedie estimates ``D(x, σ_min)`` are returned too, as ``denoised``.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from geomem.errors import ShapeError, ValueRangeError
-from geomem.geology.parameterization import Parameterization
-from geomem.physics.operator import ForwardOperator
+from geomem.config import Settings
+from geomem.errors import ValueRangeError
+from geomem.posterior.chains import ChainNoise, check_pair, finish
+from geomem.posterior.likelihood import Likelihood
+from geomem.posterior.result import PosteriorSamples
 from geomem.priors.denoiser import Denoiser
-from geomem.priors.sampling import SIGMA_MAX, SIGMA_MIN, karras_sigmas
+from geomem.priors.sampling import SIGMA_MAX, karras_sigmas
 
 GUIDANCE_RULES = ("chung", "likelihood", "normalized")
 
 
 @dataclass(frozen=True)
-class DPSConfig:
-    """Settings of a DPS run (the σ schedule is shared with the unconditional samplers)."""
+class DPSConfig(Settings):
+    """Settings of a DPS run (the σ schedule is shared with the unconditional samplers).
+
+    Defaults are the FWI values of docs/posterior.md: ``chung`` with ζ = 0.03 (ζ ≥ 0.1 wrote high-wavenumber
+    texture into learned-prior samples at 64²), σ from 20 down to 0.01.
+    """
 
     steps: int = field(default=50, metadata={"min": 2})
     sigma_max: float = field(default=SIGMA_MAX, metadata={"gt": 0})
-    sigma_min: float = field(default=SIGMA_MIN, metadata={"gt": 0})
+    sigma_min: float = field(default=0.01, metadata={"gt": 0})
     rho: float = field(default=7.0, metadata={"gt": 0})
     guidance: str = field(default="chung", metadata={"choices": GUIDANCE_RULES})
-    zeta: float = field(default=1.0, metadata={"min": 0})
+    zeta: float = field(default=0.03, metadata={"min": 0})
     likelihood_scale: float = field(default=1.0, metadata={"min": 0})
     eta: float = field(default=0.01, metadata={"min": 0})
     guidance_start: float = field(default=0.0, metadata={"min": 0, "max": 1})
     stochastic: bool = True
     divergence_factor: float = field(default=1e3, metadata={"gt": 1})
 
-
-def _misfit_one(operator: ForwardOperator, y: np.ndarray, p: Parameterization | None,
-                x: np.ndarray) -> tuple[float, np.ndarray]:
-    """``(½‖F(m(x)) − y‖², ∇ₓ)`` for one model (module-level so Dask workers can run it)."""
-    m = p.to_velocity(x) if p is not None else x
-    phi, grad_m = operator.misfit_and_gradient(m, y, 1.0)
-    if p is None:
-        return phi, grad_m
-    v = x * p.half_range + p.center
-    return phi, grad_m * p.dv_dx * ((v >= p.vmin) & (v <= p.vmax))
-
-
-def _misfit_value_one(operator: ForwardOperator, y: np.ndarray, p: Parameterization | None, x: np.ndarray) -> float:
-    """``½‖F(m(x)) − y‖²`` for one model: one forward solve, no adjoint."""
-    r = operator.forward(p.to_velocity(x) if p is not None else x).astype(np.float64) - y
-    return 0.5 * float(np.vdot(r, r))
-
-
-class OperatorMisfit:
-    """``φ(x) = ½‖F(m(x)) − y‖²`` per sample and its gradient, for a NumPy :class:`ForwardOperator`.
-
-    ``x``: a torch batch ``(B, *model_shape)`` in prior coordinates. With a parameterization the model is
-    the clamped velocity ``m = to_velocity(x)``; the gradient is ``(∂m/∂x) Jᵀ(F(m) − y)`` with
-    ``∂m/∂x = v_h`` inside ``[vmin, vmax]`` and 0 where the clamp is active. With a Dask ``client`` the
-    chains of a batch run on the workers, one task per chain; the operator and ``y`` are shipped to every
-    worker once, when this object is built (the operator keeps its compiled Devito objects there).
-    """
-
-    def __init__(
-        self,
-        operator: ForwardOperator,
-        y: np.ndarray,
-        parameterization: Parameterization | None = None,
-        client=None,
-    ):
-        y = np.asarray(y)
-        if tuple(y.shape) != tuple(operator.data_shape):
-            raise ShapeError(f"observed data must have shape {tuple(operator.data_shape)}, got {tuple(y.shape)}")
-        if not np.all(np.isfinite(y)):
-            raise ValueRangeError("observed data contain NaN or inf")
-        self.operator = operator
-        self.y = y
-        self.parameterization = parameterization
-        self.client = client
-        if client is not None:
-            self._refs = client.scatter([operator, y], broadcast=True, hash=False)
-
-    @property
-    def model_shape(self) -> tuple[int, ...]:
-        return tuple(self.operator.model_shape)
-
-    def _per_chain(self, fn, x: torch.Tensor) -> list:
-        """``fn(operator, y, parameterization, x_b)`` for every chain ``b``: in this process, or one Dask task each."""
-        xs = list(x.detach().cpu().double().numpy())
-        p = self.parameterization
-        if self.client is None:
-            return [fn(self.operator, self.y, p, xi) for xi in xs]
-        op_ref, y_ref = self._refs
-        n = len(xs)
-        return self.client.gather(self.client.map(fn, [op_ref] * n, [y_ref] * n, [p] * n, xs, pure=False))
-
-    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        results = self._per_chain(_misfit_one, x)
-        phi = torch.tensor([r[0] for r in results], dtype=torch.float64)
-        grad = torch.from_numpy(np.stack([np.asarray(r[1], dtype=np.float64) for r in results]))
-        return phi.to(x.device), grad.to(device=x.device, dtype=x.dtype)
-
-    def value(self, x: torch.Tensor) -> torch.Tensor:
-        """``φ`` alone ``(B,)`` (forward solves only; :func:`dps` uses it for the samples' final misfit)."""
-        phi = self._per_chain(_misfit_value_one, x)
-        return torch.tensor(phi, dtype=torch.float64, device=x.device)
-
-
-@dataclass
-class DPSResult:
-    """Output of :func:`dps`.
-
-    ``samples``: states at ``σ_min`` ``(B, *model_shape)``; ``denoised``: their Tweedie estimates
-    ``D(x, σ_min)``; ``misfit_history``: ``‖y − F(x̂₀)‖`` per step and chain ``(K, B)`` (last row: the
-    samples' own misfit); ``final_misfit``: ``‖y − F(sample)‖`` per chain; ``diverged``: chains whose
-    state became non-finite or whose misfit (of ``x̂₀`` along the way, or of the final sample) grew past
-    ``divergence_factor`` × its first value (they are
-    reported, and excluded by :meth:`valid_samples`); ``sigmas``: the schedule.
-    """
-
-    samples: torch.Tensor
-    denoised: torch.Tensor
-    misfit_history: np.ndarray
-    final_misfit: np.ndarray
-    diverged: np.ndarray
-    sigmas: np.ndarray
-    seeds: list[int]
-
-    def valid_samples(self) -> torch.Tensor:
-        return self.samples[torch.from_numpy(~self.diverged)]
-
-
-def _chain_noise(generators: list[torch.Generator], shape, dtype, device) -> torch.Tensor:
-    """One standard-normal draw per chain from that chain's own generator (reproducible per chain)."""
-    return torch.stack([torch.randn(shape, generator=g, dtype=dtype) for g in generators]).to(device)
+    def __post_init__(self):
+        super().__post_init__()
+        if not self.sigma_min < self.sigma_max:
+            raise ValueRangeError(f"sigma_min ({self.sigma_min}) must be below sigma_max ({self.sigma_max})")
 
 
 def dps(
-    denoiser: Denoiser,
-    misfit: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
-    n_chains: int,
+    prior: Denoiser,
+    likelihood: Likelihood,
+    chains: int,
     config: DPSConfig = DPSConfig(),
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     device: str | torch.device = "cpu",
     callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
     progress: bool = False,
-) -> DPSResult:
-    """Run ``n_chains`` DPS chains; chain ``i`` uses seed ``seed + i`` whatever the batch size.
+) -> PosteriorSamples:
+    """Run ``chains`` DPS chains; chain ``i`` uses seed ``seed + i`` whatever the batch size.
 
-    ``misfit(x̂₀) -> (φ (B,), ∇_x̂₀ φ (B, *model_shape))`` with ``φ = ½‖y − F(m(x̂₀))‖²`` (e.g.
-    :class:`OperatorMisfit`). ``callback(step, x, x̂₀)`` is called after each step.
+    Returns the states at ``σ_min`` as :class:`PosteriorSamples` (``history``: ``‖y − F(x̂₀)‖`` per step and
+    chain, last row the samples' own misfit; ``info["denoised"]``: the final Tweedie estimates).
+    ``callback(step, x, x̂₀)`` is called after each step.
     """
-    if config.guidance not in GUIDANCE_RULES:
-        raise ValueRangeError(f"guidance must be one of {GUIDANCE_RULES}, got {config.guidance!r}")
-    if n_chains < 1:
-        raise ValueRangeError(f"n_chains must be >= 1, got {n_chains}")
-    model_shape = tuple(denoiser.model_shape)
-    misfit_shape = getattr(misfit, "model_shape", model_shape)
-    if tuple(misfit_shape) != model_shape:
-        raise ShapeError(f"prior models have shape {model_shape} but the operator expects {tuple(misfit_shape)}")
-
+    model_shape = check_pair(prior, likelihood)
+    if not isinstance(config, DPSConfig):
+        raise ValueRangeError(f"config must be a DPSConfig, got {type(config).__name__}")
+    started, g0, f0 = time.time(), likelihood.n_gradient, likelihood.n_forward
     sigmas = karras_sigmas(config.steps, config.sigma_min, config.sigma_max, config.rho).numpy()
-    seeds = [seed + i for i in range(n_chains)]
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    x = sigmas[0] * _chain_noise(gens, model_shape, dtype, device)
+    noise = ChainNoise(seed, chains, model_shape, dtype, device)
+    x = sigmas[0] * noise.normal()
     d = math.prod(model_shape)
     start = int(round(config.guidance_start * (len(sigmas) - 1)))
-    history = np.zeros((len(sigmas), n_chains))
-    diverged = np.zeros(n_chains, dtype=bool)
+    history = np.zeros((len(sigmas), chains))
+    diverged = np.zeros(chains, dtype=bool)
+    column = (-1, *([1] * len(model_shape)))
 
-    def misfit_value_and_cotangent(x0: torch.Tensor, store: dict) -> torch.Tensor:
-        phi, grad = misfit(x0)
+    def value_and_cotangent(x0: torch.Tensor, store: dict) -> torch.Tensor:
+        phi, grad = likelihood.misfit_and_gradient(x0)
         store["phi"], store["grad"] = phi, grad
         return grad.to(x0.dtype)
 
@@ -206,34 +115,34 @@ def dps(
         from tqdm import tqdm
 
         iterator = tqdm(iterator, desc=f"DPS ({config.guidance})", unit="step")
+    gamma = likelihood.gamma
     for i in iterator:
         s, s_next = float(sigmas[i]), float(sigmas[i + 1])
         guided = i >= start
         store: dict = {}
         if guided and config.guidance in ("chung", "likelihood"):
-            x0, vjp = denoiser.denoise_and_vjp(x, s, lambda d0, store=store: misfit_value_and_cotangent(d0, store))
+            x0, vjp = prior.denoise_and_vjp(x, s, lambda d0, store=store: value_and_cotangent(d0, store))
         else:
-            x0 = denoiser.denoise(x, s).detach()
-            misfit_value_and_cotangent(x0, store)
+            x0 = prior.denoise(x, s).detach()
+            value_and_cotangent(x0, store)
             vjp = None
         phi, grad0 = store["phi"], store["grad"]
-        history[i] = np.sqrt(2.0 * phi.detach().cpu().double().numpy())
+        history[i] = gamma * np.sqrt(2.0 * phi.detach().cpu().double().numpy())  # ‖y − F(x̂₀)‖
 
         target = x0
         if guided and config.guidance == "likelihood":
-            target = x0 - config.likelihood_scale * s**2 * vjp
+            target = x0 - config.likelihood_scale * s**2 * vjp  # x̂₀ + σ² ∇ log p(y|x̂₀): φ carries 1/γ²
         ratio = s_next / s
         if config.stochastic:
-            z = _chain_noise(gens, model_shape, dtype, device)
-            x = target + ratio**2 * (x - target) + s_next * math.sqrt(max(1.0 - ratio**2, 0.0)) * z
+            x = target + ratio**2 * (x - target) + s_next * math.sqrt(max(1.0 - ratio**2, 0.0)) * noise.normal()
         else:
             x = target + ratio * (x - target)
 
         if guided and config.guidance == "chung":
-            norm = torch.sqrt(2.0 * phi).clamp_min(1e-30).to(x.dtype).reshape(-1, *([1] * len(model_shape)))
-            x = x - config.zeta * (2.0 * vjp) / norm  # ∇‖r‖² / ‖r‖
+            norm = torch.sqrt(2.0 * phi).clamp_min(1e-30).to(x.dtype).reshape(column)
+            x = x - config.zeta * (2.0 * gamma * vjp) / norm  # ∇‖r‖²/‖r‖ = 2γ ∇φ / √(2φ)
         elif guided and config.guidance == "normalized":
-            gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(-1, *([1] * len(model_shape)))
+            gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
             x = x - config.eta * math.sqrt(d) * grad0 / gnorm
 
         bad = ~torch.isfinite(x.flatten(1)).all(dim=1).cpu().numpy()
@@ -244,11 +153,11 @@ def dps(
         if callback is not None:
             callback(i, x, x0)
 
-    denoised = denoiser.denoise(x, float(sigmas[-1])).detach()
-    # a misfit with a ``value`` method gives φ without the gradient (saves one adjoint solve per chain)
-    phi_final = misfit.value(x) if hasattr(misfit, "value") else misfit(x)[0]
-    final_misfit = np.sqrt(2.0 * phi_final.detach().cpu().double().numpy())
-    history[-1] = final_misfit
-    diverged |= ~np.isfinite(final_misfit) | ~torch.isfinite(x.flatten(1)).all(dim=1).cpu().numpy()
-    diverged |= final_misfit > config.divergence_factor * np.maximum(history[0], 1e-30)
-    return DPSResult(x.detach(), denoised, history, final_misfit, diverged, sigmas, seeds)
+    denoised = prior.denoise(x, float(sigmas[-1])).detach()
+    result = finish("dps", x, likelihood, diverged, started, g0, f0,
+                    info={"guidance": config.guidance, "steps": config.steps, "seeds": noise.seeds,
+                          "sigmas": sigmas.tolist()},
+                    history=history, first_misfit=history[0], divergence_factor=config.divergence_factor)
+    result.history[-1] = result.misfit
+    result.info["denoised"] = denoised.double().cpu().numpy()
+    return result

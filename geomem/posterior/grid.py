@@ -18,9 +18,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from geomem.errors import ShapeError, ValueRangeError
-from geomem.physics.operator import ForwardOperator
+from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.linearized import check_sigma
-from geomem.posterior.lookup import check_gamma
 
 
 @dataclass
@@ -56,10 +55,13 @@ def _check_axis(a: np.ndarray, name: str) -> np.ndarray:
 
 
 def grid_posterior(
-    op: ForwardOperator, train: np.ndarray, y: np.ndarray, sigma: float, gamma: float, axes: tuple[np.ndarray, ...]
+    likelihood: Likelihood, train: np.ndarray, sigma: float, axes: tuple[np.ndarray, ...]
 ) -> GridPosterior:
     """Exact posterior for a ``d``-parameter operator (model shape ``(d,)``) on the tensor grid ``axes``."""
-    sigma, gamma = check_sigma(sigma), check_gamma(gamma)
+    sigma, gamma, op, y = check_sigma(sigma), likelihood.gamma, likelihood.operator, likelihood.y
+    if likelihood.parameterization is not None:
+        raise ValueRangeError("the grid posterior works in the operator's own coordinates: use a likelihood "
+                              "without a parameterization")
     axes = tuple(_check_axis(a, f"grid axis {i}") for i, a in enumerate(axes))
     d = len(axes)
     if tuple(op.model_shape) != (d,):
@@ -69,11 +71,8 @@ def grid_posterior(
         train = train[:, None]
     if train.ndim != 2 or train.shape[1] != d or train.shape[0] == 0:
         raise ShapeError(f"train must be a non-empty (N, {d}) array, got shape {train.shape}")
-    y = np.asarray(y, dtype=np.float64)
-    if y.shape != tuple(op.data_shape):
-        raise ShapeError(f"y must have the operator's data shape {tuple(op.data_shape)}, got {y.shape}")
-    if not (np.all(np.isfinite(train)) and np.all(np.isfinite(y))):
-        raise ValueRangeError("train or y contains NaN or inf")
+    if not np.all(np.isfinite(train)):
+        raise ValueRangeError("train contains NaN or inf")
     shape = tuple(a.size for a in axes)
     pts = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)  # (P, d)
     quad_w = np.ones(1)
@@ -119,21 +118,13 @@ def grid_posterior(
     )
 
 
-def grid_posterior_1d(
-    op: ForwardOperator, train: np.ndarray, y: np.ndarray, sigma: float, gamma: float, grid: np.ndarray
-) -> GridPosterior:
+def grid_posterior_1d(likelihood: Likelihood, train: np.ndarray, sigma: float, grid: np.ndarray) -> GridPosterior:
     """Exact posterior of a scalar model on ``grid`` (G,); ``train`` is (N,) or (N, 1)."""
-    return grid_posterior(op, train, y, sigma, gamma, (grid,))
+    return grid_posterior(likelihood, train, sigma, (grid,))
 
 
 def grid_posterior_2d(
-    op: ForwardOperator,
-    train: np.ndarray,
-    y: np.ndarray,
-    sigma: float,
-    gamma: float,
-    x1: np.ndarray,
-    x2: np.ndarray,
+    likelihood: Likelihood, train: np.ndarray, sigma: float, x1: np.ndarray, x2: np.ndarray
 ) -> GridPosterior:
     """Exact posterior of a 2-vector model on the grid ``x1 × x2``; ``density[i, j]`` is at ``(x1[i], x2[j])``."""
-    return grid_posterior(op, train, y, sigma, gamma, (x1, x2))
+    return grid_posterior(likelihood, train, sigma, (x1, x2))

@@ -28,8 +28,7 @@ from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.special import logsumexp
 
 from geomem.errors import ShapeError, ValueRangeError
-from geomem.physics.operator import ForwardOperator
-from geomem.posterior.lookup import check_gamma
+from geomem.posterior.likelihood import Likelihood
 
 
 def check_sigma(sigma: float) -> float:
@@ -123,22 +122,21 @@ class LinearizedPosterior:
     @classmethod
     def from_arrays(
         cls,
+        likelihood: Likelihood,
         train: np.ndarray,
         F_train: np.ndarray,
         jacobians: np.ndarray,
-        y: np.ndarray,
         sigma: float,
-        gamma: float,
         logdet: bool = True,
         space: str = "auto",
     ) -> LinearizedPosterior:
-        """From training models ``(N, *model_shape)``, their data ``(N, *data_shape)`` and Jacobians ``(N, m, d)``."""
-        sigma, gamma = check_sigma(sigma), check_gamma(gamma)
+        """From training models ``(N, *model_shape)`` (the operator's coordinates), their data
+        ``(N, *data_shape)`` and Jacobians ``(N, m, d)``; ``y`` and γ are the likelihood's."""
+        sigma, gamma, y = check_sigma(sigma), likelihood.gamma, likelihood.y
         train = np.asarray(train, dtype=np.float64)
         if train.ndim < 2 or train.shape[0] == 0:
             raise ShapeError(f"train must be a non-empty (N, *model_shape) array, got shape {train.shape}")
         n = train.shape[0]
-        y = np.asarray(y, dtype=np.float64)
         F = np.asarray(F_train, dtype=np.float64)
         if F.shape != (n, *y.shape):
             raise ShapeError(f"F_train must have shape (N, *y.shape) = {(n, *y.shape)}, got {F.shape}")
@@ -146,7 +144,7 @@ class LinearizedPosterior:
         J = np.asarray(jacobians, dtype=np.float64)
         if J.shape != (n, y.size, xs.shape[1]):
             raise ShapeError(f"jacobians must have shape (N, m, d) = {(n, y.size, xs.shape[1])}, got {J.shape}")
-        for name, arr in (("train", xs), ("F_train", F), ("jacobians", J), ("y", y)):
+        for name, arr in (("train", xs), ("F_train", F), ("jacobians", J)):
             if not np.all(np.isfinite(arr)):
                 raise ValueRangeError(f"{name} contains NaN or inf")
         comps = [linearized_component(xs[i], F[i].ravel(), J[i], y.ravel(), sigma, gamma, space) for i in range(n)]
@@ -163,27 +161,31 @@ class LinearizedPosterior:
         )
 
     @classmethod
-    def from_operator(
+    def from_likelihood(
         cls,
-        op: ForwardOperator,
+        likelihood: Likelihood,
         train: np.ndarray,
-        y: np.ndarray,
         sigma: float,
-        gamma: float,
         logdet: bool = True,
         jacobians: np.ndarray | None = None,
         space: str = "auto",
     ) -> LinearizedPosterior:
-        """Evaluate ``F(x_n)`` and (unless given) the dense Jacobians ``op.jacobian(x_n).to_dense()``."""
+        """Evaluate ``F(x_n)`` and (unless given) the dense Jacobians ``op.jacobian(x_n).to_dense()``.
+
+        Dense mode works in the operator's own coordinates (a likelihood without parameterization); use
+        :class:`~geomem.posterior.matrix_free.MatrixFreeLinearizedPosterior` for velocity models.
+        """
+        if likelihood.parameterization is not None:
+            raise ValueRangeError("the dense linearized posterior works in the operator's coordinates: use a "
+                                  "likelihood without a parameterization, or MatrixFreeLinearizedPosterior")
+        op = likelihood.operator
         train = np.asarray(train, dtype=np.float64)
         if train.ndim < 2 or tuple(train.shape[1:]) != tuple(op.model_shape):
             raise ShapeError(f"train must be (N, {', '.join(map(str, op.model_shape))}), got {train.shape}")
-        if np.shape(y) != tuple(op.data_shape):
-            raise ShapeError(f"y must have the operator's data shape {tuple(op.data_shape)}, got {np.shape(y)}")
         F = np.stack([np.asarray(op.forward(x), dtype=np.float64) for x in train])
         if jacobians is None:
             jacobians = np.stack([op.jacobian(x).to_dense() for x in train])
-        return cls.from_arrays(train, F, jacobians, y, sigma, gamma, logdet, space)
+        return cls.from_arrays(likelihood, train, F, jacobians, sigma, logdet, space)
 
     # ------------------------------------------------------------------ mixture summaries
     def mean(self) -> np.ndarray:

@@ -32,8 +32,7 @@ from scipy.sparse.linalg import cg, eigsh
 from scipy.special import logsumexp
 
 from geomem.errors import ShapeError, ValueRangeError
-from geomem.geology.parameterization import Parameterization
-from geomem.physics.operator import ForwardOperator
+from geomem.posterior.likelihood import Likelihood
 
 
 @dataclass
@@ -75,12 +74,9 @@ class MatrixFreeLinearizedPosterior:
     @classmethod
     def fit(
         cls,
-        operator: ForwardOperator,
+        likelihood: Likelihood,
         train: np.ndarray,
-        y: np.ndarray,
         sigma: float,
-        gamma: float,
-        parameterization: Parameterization | None = None,
         indices: np.ndarray | None = None,
         rank: int = 20,
         cg_tol: float = 1e-8,
@@ -93,15 +89,14 @@ class MatrixFreeLinearizedPosterior:
         ``train``: ``(N, *model_shape)`` prior coordinates; ``forward_train``: ``F(m_n)`` if already computed
         (e.g. the lookup cache), else computed here. ``rank``: number of Lanczos eigenpairs of ``JᵀJ``.
         """
-        if sigma <= 0 or gamma <= 0:
-            raise ValueRangeError(f"sigma and gamma must be > 0, got sigma={sigma}, gamma={gamma}")
+        operator, parameterization, gamma = likelihood.operator, likelihood.parameterization, likelihood.gamma
+        y = likelihood.y
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise ValueRangeError(f"sigma must be finite and > 0, got sigma={sigma}")
         train = np.asarray(train, dtype=np.float64)
         model_shape = tuple(operator.model_shape)
         if train.ndim < 1 or tuple(train.shape[1:]) != model_shape or len(train) == 0:
             raise ShapeError(f"train must be a non-empty (N, {model_shape}) array, got {train.shape}")
-        y = np.asarray(y, dtype=np.float64)
-        if tuple(y.shape) != tuple(operator.data_shape):
-            raise ShapeError(f"data must have shape {tuple(operator.data_shape)}, got {y.shape}")
         indices = np.arange(len(train)) if indices is None else np.asarray(indices, dtype=int)
         d = int(np.prod(model_shape))
         m_size = int(y.size)
@@ -249,11 +244,9 @@ def _leading_eigenpairs(normal, d: int, rank: int) -> tuple[np.ndarray, np.ndarr
 
 def importance_reference(
     posterior: MatrixFreeLinearizedPosterior,
-    operator: ForwardOperator,
+    likelihood: Likelihood,
     train: np.ndarray,
-    y: np.ndarray,
     n_samples: int,
-    parameterization: Parameterization | None = None,
     rng: np.random.Generator | int | None = 0,
 ) -> dict:
     """Self-normalized importance sampling of the *nonlinear* posterior under the memorized prior.
@@ -262,9 +255,10 @@ def importance_reference(
     Returns the samples, normalized weights ``w_s ∝ π(x_s)/q(x_s)``, the effective sample size
     ``(Σw)²/Σw²`` and the weighted mean. Every sample costs one forward solve.
     """
+    operator, parameterization, y = likelihood.operator, likelihood.parameterization, likelihood.y
     xs, _ = posterior.sample(n_samples, rng)
     train = np.asarray(train, dtype=np.float64).reshape(len(train), -1)
-    s2, g2 = posterior.sigma**2, posterior.gamma**2
+    s2 = posterior.sigma**2
     flat = xs.reshape(n_samples, -1)
     d = flat.shape[1]
     sq = np.sum(flat**2, 1)[:, None] - 2 * flat @ train.T + np.sum(train**2, 1)[None, :]
@@ -274,7 +268,7 @@ def importance_reference(
         block = xs[start : start + 256]
         m = parameterization.to_velocity(block, clamp=False) if parameterization is not None else block
         r = (np.asarray(operator.forward(m), dtype=np.float64) - y).reshape(len(block), -1)
-        log_lik[start : start + len(block)] = -0.5 * np.sum(r * r, axis=1) / g2
+        log_lik[start : start + len(block)] = -0.5 * np.sum((r / likelihood.gamma) ** 2, axis=1)
     log_w = log_lik + log_prior - posterior.log_density(xs)
     w = np.exp(log_w - logsumexp(log_w))
     return {

@@ -2,8 +2,8 @@
 
 For training models ``x_1 … x_N`` (normalized coordinates, any shape, flattened to ``d`` numbers)
 
-    p_σ(x) = (1/N) Σ_n N(x; x_n, σ² I)
-    r_n(x) = softmax_n(−‖x − x_n‖² / 2σ²)                       (responsibilities)
+    p_σ(x) = Σ_n π_n N(x; x_n, σ² I)                            (π_n = 1/N by default)
+    r_n(x) = softmax_n(log π_n − ‖x − x_n‖² / 2σ²)              (responsibilities)
     D(x, σ) = E[x₀ | x_σ = x] = Σ_n r_n(x) x_n                  (denoiser)
     ∇ log p_σ(x) = (D(x, σ) − x) / σ²                           (score, Tweedie)
     J_D(x) = ∂D/∂x = Cov_r[x_n] / σ² = (Σ_n r_n x_n x_nᵀ − D Dᵀ) / σ²   (symmetric)
@@ -19,6 +19,12 @@ distances and logits are computed in float64, which keeps weights finite, normal
 to σ = 1e-4 for models of a few thousand unit-size entries; the weighted sums stay in the input's
 precision. A float64 copy of a float32 training set is cached the first time that switch happens (twice
 the training set's memory). Results are returned in the input's dtype.
+
+Component weights. ``log_weights`` (N,) replaces the uniform ``π_n = 1/N`` by any normalized weights
+(given up to a constant). With ``log π_n = log N(y; F(x_n), γ²I) + const`` the mixture is the posterior
+of the σ → 0 memorized prior noised to level σ, ``p(x_σ | y) = Σ_n w_n N(x_σ; x_n, σ² I)``: its denoiser
+is the exact posterior denoiser, and an ordinary sampler run on it draws the lookup posterior (see
+:mod:`geomem.posterior.exact`).
 """
 
 from __future__ import annotations
@@ -50,9 +56,26 @@ class MemorizedPrior(Denoiser):
         if set, :meth:`denoise` (and score, VJP) keep per sample only the ``top_k`` nearest components;
         :meth:`truncation_report` gives the bound on (and optionally the measured) error this causes.
         :meth:`log_density` and :meth:`responsibilities` always use every component.
+    log_weights:
+        optional ``(N,)`` component log-weights ``log π_n`` (normalized here; any finite values, or ``-inf``
+        for a component with weight 0, at least one finite). Default: uniform ``1/N``.
+
+    >>> import torch
+    >>> prior = MemorizedPrior(torch.tensor([[-1.0], [1.0]]))
+    >>> prior.denoise(torch.tensor([[0.9]]), 0.1)
+    tensor([[1.]])
+    >>> tilted = MemorizedPrior(torch.tensor([[-1.0], [1.0]]), log_weights=torch.tensor([0.0, -100.0]))
+    >>> tilted.denoise(torch.tensor([[0.1]]), 1.0).round(decimals=3)
+    tensor([[-1.]])
     """
 
-    def __init__(self, train: torch.Tensor | np.ndarray, chunk_size: int = 4096, top_k: int | None = None):
+    def __init__(
+        self,
+        train: torch.Tensor | np.ndarray,
+        chunk_size: int = 4096,
+        top_k: int | None = None,
+        log_weights: torch.Tensor | np.ndarray | None = None,
+    ):
         t = torch.as_tensor(train)
         if t.ndim < 2:
             raise ShapeError(f"train must be (N, *model_shape), got shape {tuple(t.shape)}; use (N, 1) for scalars")
@@ -68,6 +91,7 @@ class MemorizedPrior(Denoiser):
             raise ValueRangeError(f"top_k must be in [1, N={t.shape[0]}], got {top_k}")
         self.model_shape = tuple(t.shape[1:])
         self.n_train = int(t.shape[0])
+        self.log_weights = _normalized_log_weights(log_weights, self.n_train)
         self.dim = int(np.prod(self.model_shape))
         self.chunk_size = int(chunk_size)
         self.top_k = None if top_k is None else int(top_k)
@@ -125,15 +149,22 @@ class MemorizedPrior(Denoiser):
         return xbar, s.to(work), work
 
     def _chunks(self, work: torch.dtype):
+        """``(start, centred chunk, squared norms, log π of the chunk or None)`` per chunk of the training set."""
         train, norms, _ = self._train(work)
+        lw = None if self.log_weights is None else self.log_weights.to(device=train.device, dtype=work)
         for start in range(0, self.n_train, self.chunk_size):
-            yield start, train[start : start + self.chunk_size], norms[start : start + self.chunk_size]
+            stop = start + self.chunk_size
+            yield start, train[start:stop], norms[start:stop], None if lw is None else lw[start:stop]
 
     @staticmethod
-    def _logits(xbar, xnorm, chunk, cnorm, s):
-        """``−‖x − x_n‖² / 2σ²`` for one chunk, shape (B, C), distances clamped at 0."""
+    def _logits(xbar, xnorm, chunk, cnorm, s, log_w=None):
+        """``log π_n − ‖x − x_n‖² / 2σ²`` for one chunk, shape (B, C), distances clamped at 0.
+
+        With uniform weights the constant ``−log N`` is left out (it cancels in every softmax).
+        """
         d2 = torch.clamp(torch.addmm(xnorm[:, None] + cnorm[None, :], xbar, chunk.T, alpha=-2.0), min=0.0)
-        return -d2 / (2.0 * s[:, None] ** 2)
+        logits = -d2 / (2.0 * s[:, None] ** 2)
+        return logits if log_w is None else logits + log_w[None, :]
 
     def _stream(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype, out: torch.dtype):
         """Online log-sum-exp over chunks: returns (max logit m, Σ e^{ℓ−m}, Σ e^{ℓ−m} x̄_n), all (B,)/(B, d).
@@ -146,9 +177,10 @@ class MemorizedPrior(Denoiser):
         tot = torch.zeros_like(m)
         acc = torch.zeros(xbar.shape, dtype=out, device=xbar.device)
         out_train = self._train(out)[0]
-        for start, chunk, cnorm in self._chunks(work):
-            logits = self._logits(xbar, xnorm, chunk, cnorm, s)
-            m_new = torch.maximum(m, logits.max(1).values)
+        for start, chunk, cnorm, lw in self._chunks(work):
+            logits = self._logits(xbar, xnorm, chunk, cnorm, s, lw)
+            # clamped: a chunk whose components all have weight 0 (logits −inf) must not give exp(−inf + inf)
+            m_new = torch.maximum(m, logits.max(1).values).clamp_min(torch.finfo(work).min)
             scale = torch.exp(m - m_new)
             w = torch.exp(logits - m_new[:, None])
             tot = tot * scale + w.sum(1)
@@ -161,8 +193,8 @@ class MemorizedPrior(Denoiser):
         k = self.top_k
         xnorm = (xbar**2).sum(1)
         best_l = best_i = None
-        for start, chunk, cnorm in self._chunks(work):
-            logits = self._logits(xbar, xnorm, chunk, cnorm, s)
+        for start, chunk, cnorm, lw in self._chunks(work):
+            logits = self._logits(xbar, xnorm, chunk, cnorm, s, lw)
             idx = torch.arange(start, start + chunk.shape[0], device=xbar.device).expand_as(logits)
             if best_l is not None:
                 logits = torch.cat([best_l, logits], 1)
@@ -195,36 +227,42 @@ class MemorizedPrior(Denoiser):
         return (dbar + self._train(out)[2]).to(x.dtype).reshape(x.shape)
 
     def log_density(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-        """``log p_σ(x) = logsumexp_n(−‖x − x_n‖²/2σ²) − log N − (d/2) log(2πσ²)``, shape (B,).
+        """``log p_σ(x) = logsumexp_n(log π_n − ‖x − x_n‖²/2σ²) − (d/2) log(2πσ²)``, shape (B,).
 
         Differentiable with autograd; uses every component (``top_k`` is ignored).
         """
         xbar, s, work = self._prepare(x, sigma)
         xnorm = (xbar**2).sum(1)
-        parts = [torch.logsumexp(self._logits(xbar, xnorm, c, cn, s), 1) for _, c, cn in self._chunks(work)]
+        parts = [torch.logsumexp(self._logits(xbar, xnorm, c, cn, s, lw), 1) for _, c, cn, lw in self._chunks(work)]
         lse = torch.logsumexp(torch.stack(parts, 1), 1)
+        if self.log_weights is None:
+            lse = lse - math.log(self.n_train)
         # d·log σ rather than log σ²: σ² overflows float32 for σ > ~1.8e19
-        out = lse - math.log(self.n_train) - self.dim * (0.5 * math.log(2.0 * math.pi) + torch.log(s))
+        out = lse - self.dim * (0.5 * math.log(2.0 * math.pi) + torch.log(s))
         return out.to(x.dtype)
 
     def responsibilities(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
         """``r_n(x)``, shape (B, N): memory ``B·N`` numbers (fine for moderate N), never ``B·N·d``."""
         xbar, s, work = self._prepare(x, sigma)
         xnorm = (xbar**2).sum(1)
-        logits = torch.cat([self._logits(xbar, xnorm, c, cn, s) for _, c, cn in self._chunks(work)], 1)
+        logits = torch.cat([self._logits(xbar, xnorm, c, cn, s, lw) for _, c, cn, lw in self._chunks(work)], 1)
         return torch.softmax(logits, 1).to(x.dtype)
 
     def sample(
         self, n: int, sigma: float, generator: torch.Generator | int | None = None, dtype: torch.dtype | None = None
     ) -> torch.Tensor:
-        """``n`` exact samples of ``p_σ``: a uniformly drawn training model plus ``σ ε``, ``(n, *model_shape)``."""
+        """``n`` exact samples of ``p_σ``: a training model drawn with probability ``π_n``, plus ``σ ε``."""
         if int(n) < 1:
             raise ValueRangeError(f"n must be >= 1, got {n}")
         if not (math.isfinite(float(sigma)) and float(sigma) > 0):
             raise ValueRangeError(f"sigma must be finite and > 0, got {sigma}")
         if generator is None or isinstance(generator, int):
             generator = torch.Generator(device=self.device).manual_seed(0 if generator is None else generator)
-        idx = torch.randint(self.n_train, (int(n),), generator=generator, device=self.device)
+        if self.log_weights is None:
+            idx = torch.randint(self.n_train, (int(n),), generator=generator, device=self.device)
+        else:
+            probs = torch.exp(self.log_weights).to(self.device)
+            idx = torch.multinomial(probs, int(n), replacement=True, generator=generator)
         dtype = dtype or self._dtype
         eps = torch.randn((int(n), self.dim), generator=generator, device=self.device, dtype=dtype)
         return (self._flat[idx].to(dtype) + float(sigma) * eps).reshape(int(n), *self.model_shape)
@@ -259,8 +297,8 @@ class MemorizedPrior(Denoiser):
             m, tot = state
             xnorm = (xbar**2).sum(1)
             second = torch.zeros(xbar.shape, dtype=out, device=xbar.device)
-            for start, chunk, cnorm in self._chunks(work):
-                r = (torch.exp(self._logits(xbar, xnorm, chunk, cnorm, s) - m[:, None]) / tot[:, None]).to(out)
+            for start, chunk, cnorm, lw in self._chunks(work):
+                r = (torch.exp(self._logits(xbar, xnorm, chunk, cnorm, s, lw) - m[:, None]) / tot[:, None]).to(out)
                 chunk_out = train[start : start + chunk.shape[0]]
                 second = second + (r * (gf @ chunk_out.T)) @ chunk_out
         vjp = (second - dbar * (dbar * gf).sum(1, keepdim=True)) / s[:, None].to(out) ** 2
@@ -280,6 +318,7 @@ class MemorizedPrior(Denoiser):
         _, logits = self._topk(xbar, s, work)
         m = logits[:, 0]
         kept = torch.exp(logits - m[:, None]).sum(1)
+        # a discarded component's logit is at most the k-th kept one (log π included in the logits)
         bound = (self.n_train - self.top_k) * torch.exp(logits[:, -1] - m) / kept
         out = {"mass_bound": bound.clamp(max=1.0).to(x.dtype)}
         if measure:
@@ -289,3 +328,15 @@ class MemorizedPrior(Denoiser):
             diff = (self.denoise(x, sigma) - exact.denoise(x, sigma)).reshape(x.shape[0], -1)
             out["measured"] = torch.linalg.vector_norm(diff, dim=1)
         return out
+
+
+def _normalized_log_weights(log_weights, n: int) -> torch.Tensor | None:
+    """``log π`` (N,) in float64, normalized to log-sum-exp 0; ``None`` stays ``None`` (uniform)."""
+    if log_weights is None:
+        return None
+    lw = torch.as_tensor(log_weights, dtype=torch.float64).reshape(-1)
+    if lw.shape[0] != n:
+        raise ShapeError(f"log_weights must have one entry per training model ({n}), got {lw.shape[0]}")
+    if bool(torch.any(torch.isnan(lw))) or bool(torch.any(lw == math.inf)) or not bool(torch.any(torch.isfinite(lw))):
+        raise ValueRangeError("log_weights must be finite or -inf, with at least one finite entry")
+    return lw - torch.logsumexp(lw, 0)

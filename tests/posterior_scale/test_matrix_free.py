@@ -6,6 +6,7 @@ from scipy.special import logsumexp
 
 from geomem.errors import ShapeError, ValueRangeError
 from geomem.physics.toy import MatrixOperator
+from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.matrix_free import MatrixFreeLinearizedPosterior, importance_reference
 
 
@@ -39,7 +40,7 @@ def problem():
 def test_full_rank_equals_closed_form(problem, sigma):
     op, train, y = problem
     gamma = 0.2
-    post = MatrixFreeLinearizedPosterior.fit(op, train, y, sigma, gamma, rank=op.model_shape[0], cg_tol=1e-13)
+    post = MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, gamma), train, sigma, rank=op.model_shape[0], cg_tol=1e-13)
     w, means, cov = exact_linear_mixture(op.A, train, y, sigma, gamma)
     np.testing.assert_allclose(post.weights, w, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(post.means, means, rtol=1e-8, atol=1e-10)
@@ -52,10 +53,10 @@ def test_full_rank_equals_closed_form(problem, sigma):
 def test_truncation_error_decays_with_rank_and_is_bounded(problem):
     op, train, y = problem
     sigma, gamma = 0.5, 0.2
-    full = MatrixFreeLinearizedPosterior.fit(op, train, y, sigma, gamma, rank=12, cg_tol=1e-13)
+    full = MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, gamma), train, sigma, rank=12, cg_tol=1e-13)
     errors = []
     for rank in (1, 3, 5, 7):
-        post = MatrixFreeLinearizedPosterior.fit(op, train, y, sigma, gamma, rank=rank, cg_tol=1e-13)
+        post = MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, gamma), train, sigma, rank=rank, cg_tol=1e-13)
         err = max(abs(c.logdet - f.logdet) for c, f in zip(post.components, full.components, strict=True))
         bound = max(c.logdet_tail_bound for c in post.components)
         assert err <= bound + 1e-9
@@ -65,7 +66,7 @@ def test_truncation_error_decays_with_rank_and_is_bounded(problem):
 
 def test_sampling_matches_moments(problem):
     op, train, y = problem
-    post = MatrixFreeLinearizedPosterior.fit(op, train, y, 0.3, 0.2, rank=12, cg_tol=1e-13)
+    post = MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, 0.2), train, 0.3, rank=12, cg_tol=1e-13)
     x, which = post.sample(40000, rng=3)
     freq = np.bincount(which, minlength=len(train)) / len(which)
     np.testing.assert_allclose(freq, post.weights, atol=0.01)
@@ -75,8 +76,9 @@ def test_sampling_matches_moments(problem):
 def test_importance_reference_recovers_exact_posterior_for_linear_operator(problem):
     op, train, y = problem
     sigma, gamma = 0.3, 0.2
-    post = MatrixFreeLinearizedPosterior.fit(op, train, y, sigma, gamma, rank=12, cg_tol=1e-13)
-    ref = importance_reference(post, op, train, y, 4000, rng=5)
+    lik = Likelihood(op, y, gamma)
+    post = MatrixFreeLinearizedPosterior.fit(lik, train, sigma, rank=12, cg_tol=1e-13)
+    ref = importance_reference(post, lik, train, 4000, rng=5)
     # the proposal is the exact posterior here, so the weights are uniform and the ESS is the sample size
     assert ref["ess"] == pytest.approx(4000, rel=1e-6)
 
@@ -84,10 +86,10 @@ def test_importance_reference_recovers_exact_posterior_for_linear_operator(probl
 def test_bad_input(problem):
     op, train, y = problem
     with pytest.raises(ValueRangeError):
-        MatrixFreeLinearizedPosterior.fit(op, train, y, 0.0, 0.2)
+        MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, 0.2), train, 0.0)
     with pytest.raises(ValueRangeError):
-        MatrixFreeLinearizedPosterior.fit(op, train, y, 0.1, -1.0)
+        MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, -1.0), train, 0.1)
     with pytest.raises(ShapeError):
-        MatrixFreeLinearizedPosterior.fit(op, train, y[:-1], 0.1, 0.2)
+        MatrixFreeLinearizedPosterior.fit(Likelihood(op, y[:-1], 0.2), train, 0.1)
     with pytest.raises(ShapeError):
-        MatrixFreeLinearizedPosterior.fit(op, train[:, :-1], y, 0.1, 0.2)
+        MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, 0.2), train[:, :-1], 0.1)

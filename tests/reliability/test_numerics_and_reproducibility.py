@@ -11,7 +11,9 @@ from scipy.special import logsumexp, softmax
 from geomem.cli import main
 from geomem.geology import make_model_set
 from geomem.geology.parameterization import Parameterization
+from geomem.physics.toy import IdentityOperator
 from geomem.posterior.dps import DPSConfig, dps
+from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.lookup import lookup_weights
 from geomem.priors.memorized import MemorizedPrior
 
@@ -40,13 +42,15 @@ def test_lookup_weights_with_misfits_of_1e8():
     y = np.zeros(4)
     F = np.array([[1e4, 0, 0, 0], [1e4 + 1e-3, 0, 0, 0], [2e4, 0, 0, 0], [1e4, 1.0, 0, 0]])  # φ ≈ 1e8
     for gamma in (1.0, 1e-2, 1e3, 1e-200, 1e200):
-        w = lookup_weights(F, y, gamma)
+        w = lookup_weights(F, Likelihood.of_data(y, gamma))
         phi = (F**2).sum(1)
         logits = -(phi - phi.min()) / (2 * gamma) / gamma
         assert np.all(np.isfinite(w)) and abs(w.sum() - 1) < 1e-12
         np.testing.assert_allclose(w, np.exp(logits - logsumexp(logits)), rtol=1e-12, atol=1e-300)
-    assert lookup_weights(F, y, 1e-200)[0] == 1.0  # γ → 0: the best-fitting model takes all the weight
-    np.testing.assert_allclose(lookup_weights(F, y, 1e200), 0.25, rtol=1e-12)  # γ → ∞: uniform
+    # γ → 0: the best-fitting model takes all the weight
+    assert lookup_weights(F, Likelihood.of_data(y, 1e-200))[0] == 1.0
+    # γ → ∞: uniform
+    np.testing.assert_allclose(lookup_weights(F, Likelihood.of_data(y, 1e200)), 0.25, rtol=1e-12)
     count("numerical edge cases checked", 5)
 
 
@@ -65,25 +69,40 @@ def test_velocities_at_the_bounds():
 
 
 def test_diverging_dps_chain_is_flagged_and_excluded():
-    """Chain 1's misfit turns NaN: it is flagged, excluded from valid_samples, the other chains are untouched."""
-    train = torch.as_tensor(np.random.default_rng(1).uniform(-1, 1, (5, 1, 2, 2)), dtype=torch.float32)
+    """Chain 1's misfit turns NaN: it is flagged, excluded from valid(), the other chains are untouched."""
+    train = torch.as_tensor(np.random.default_rng(1).uniform(-1, 1, (5, 4)), dtype=torch.float32)
     prior = MemorizedPrior(train)
 
-    def misfit(x, poison=True):
-        phi = 0.5 * (x.flatten(1) ** 2).sum(1).double()
-        g = x.clone()
-        if poison:
+    class PoisonedChain1(Likelihood):
+        def misfit_and_gradient(self, x):
+            phi, g = super().misfit_and_gradient(x)
             phi[1], g[1] = float("nan"), float("nan")
-        return phi, g
+            return phi, g
 
+    y = np.zeros(4)
     cfg = DPSConfig(steps=8, sigma_min=0.01, sigma_max=2.0)
-    res = dps(prior, misfit, 4, cfg, seed=3)
-    clean = dps(prior, lambda x: misfit(x, poison=False), 4, cfg, seed=3)
+    res = dps(prior, PoisonedChain1(IdentityOperator((4,)), y, 1.0), 4, cfg, seed=3)
+    clean = dps(prior, Likelihood(IdentityOperator((4,)), y, 1.0), 4, cfg, seed=3)
     assert res.diverged.tolist() == [False, True, False, False]
-    valid = res.valid_samples()
-    assert valid.shape[0] == 3 and bool(torch.isfinite(valid).all())
-    torch.testing.assert_close(valid, clean.samples[[0, 2, 3]], rtol=0, atol=0)
+    valid = res.valid()
+    assert valid.n_samples == 3 and bool(np.isfinite(valid.samples).all())
+    np.testing.assert_array_equal(valid.samples, clean.samples[[0, 2, 3]])  # same arithmetic per chain
     count("diverging DPS chains excluded")
+
+
+def test_guidance_that_drives_chains_to_the_velocity_clamp_is_divergence():
+    """``zeta=1e30`` pushes every velocity to the clamp: no chain may be reported as a valid posterior draw."""
+    ms = make_model_set(n=4, size=8, seed=0)
+    x = torch.as_tensor(ms.normalized(), dtype=torch.float32)
+    from geomem.physics.acoustic import AcousticOperator
+    from geomem.physics.acquisition import Geometry
+
+    geo = Geometry.surface((8, 8), 10.0, n_src=1, t_max=150.0, f0=15.0, vmax_bound=ms.vmax)
+    op = AcousticOperator((8, 8), 10.0, geo, vmax_bound=ms.vmax, nbl=4)
+    lik = Likelihood.from_truth(op, ms.models[0], 0.05, ms.parameterization, seed=0)
+    res = dps(MemorizedPrior(x), lik, 2, DPSConfig(steps=3, zeta=1e30), seed=0)
+    assert res.diverged.all()
+    count("clamped DPS chains flagged")
 
 
 def test_same_config_and_seed_give_identical_numbers_and_full_provenance(tmp_path):
