@@ -40,6 +40,8 @@ from geomem.priors.denoiser import Denoiser, sigma_column
 
 #: largest tolerated bound on the logit error of the matrix-product distance before switching to float64
 _LOGIT_TOL = 1e-3
+#: smallest σ accepted: below it σ² is not a normal float64 (the logits lose all precision, then overflow)
+_SIGMA_FLOOR = 1e-150
 
 
 class MemorizedPrior(Denoiser):
@@ -141,8 +143,16 @@ class MemorizedPrior(Denoiser):
         _, norms, center = self._train(work)
         xbar = xf.to(work) - center
         s_min = float(s.min())  # divide twice: s_min² overflows a Python float for σ > ~1e154
-        bound = torch.finfo(work).eps * (float((xbar.detach() ** 2).sum(1).max()) + float(norms.max())) / (
-            2.0 * s_min) / s_min
+        if s_min < _SIGMA_FLOOR:
+            raise ValueRangeError(f"sigma = {s_min:.3g} is below {_SIGMA_FLOOR:g}: σ² underflows float64, so the mixture "
+                                  f"weights cannot be computed; use a larger sigma (at σ ≤ 1e-100 the denoiser is "
+                                  f"the nearest training model to float precision)")
+        x_sq = float((xbar.detach().to(torch.float64) ** 2).sum(1).max())
+        if not math.isfinite(x_sq):
+            raise ValueRangeError(f"x is too large: its squared distance to the training mean overflows float64 "
+                                  f"(largest |entry| {float(xf.detach().abs().max()):.3g}); a prior takes normalized "
+                                  f"coordinates (order 1, plus σ times unit noise)")
+        bound = torch.finfo(work).eps * (x_sq + float(norms.max())) / (2.0 * s_min) / s_min
         if work != torch.float64 and bound > _LOGIT_TOL:
             work = torch.float64
             xbar = xf.to(work) - self._train(work)[2]
@@ -210,9 +220,11 @@ class MemorizedPrior(Denoiser):
         train = self._train(out)[0]
         if self.top_k is not None:
             idx, logits = self._topk(xbar, s, work)
+            _check_some_weight(torch.isfinite(logits[:, 0]))
             r = torch.softmax(logits, 1).to(out)
             return torch.einsum("bk,bkd->bd", r, train[idx]), (idx, r)
         m, tot, acc = self._stream(xbar, s, work, out)
+        _check_some_weight(tot > 0)
         return acc / tot[:, None].to(out), (m, tot)
 
     @staticmethod
@@ -246,6 +258,7 @@ class MemorizedPrior(Denoiser):
         xbar, s, work = self._prepare(x, sigma)
         xnorm = (xbar**2).sum(1)
         logits = torch.cat([self._logits(xbar, xnorm, c, cn, s, lw) for _, c, cn, lw in self._chunks(work)], 1)
+        _check_some_weight(torch.isfinite(logits.max(1).values))
         return torch.softmax(logits, 1).to(x.dtype)
 
     def sample(
@@ -328,6 +341,14 @@ class MemorizedPrior(Denoiser):
             diff = (self.denoise(x, sigma) - exact.denoise(x, sigma)).reshape(x.shape[0], -1)
             out["measured"] = torch.linalg.vector_norm(diff, dim=1)
         return out
+
+
+def _check_some_weight(ok: torch.Tensor) -> None:
+    """Raise unless every sample has a component of nonzero weight (``ok`` (B,) bool): when ``‖x − x_n‖²/2σ²``
+    overflows for all n the responsibilities would be 0/0. One device sync; no other cost."""
+    if not bool(ok.all()):
+        raise ValueRangeError("sigma is too small for x this far from every training model: ‖x − x_n‖² / 2σ² "
+                              "overflows for all n; use a larger sigma or an x closer to the training set")
 
 
 def _normalized_log_weights(log_weights, n: int) -> torch.Tensor | None:
