@@ -22,6 +22,7 @@ import numpy as np
 from geomem.errors import DataFileError, ShapeError, ValueRangeError
 from geomem.geology.generator import check_size
 from geomem.geology.modelset import ModelSet
+from geomem.memory import check_fits
 
 SEGY_SUFFIXES = (".sgy", ".segy")
 UNITS = ("auto", "km/s", "m/s")
@@ -111,7 +112,9 @@ def import_models(
     v, read_units = to_km_per_s(raw, units, path)
     source_shape = list(v.shape[2:])
     if size is not None:
-        v = resample(v, check_size(size))
+        nz, nx = check_size(size)
+        check_fits(3.0 * len(v) * nz * nx * 8, f"resampling {len(v)} model(s) to {nz}×{nx} (float64)", "lower size")
+        v = resample(v, (nz, nx))
     lo = float(v.min()) if vmin is None else float(vmin)
     hi = float(v.max()) if vmax is None else float(vmax)
     if hi <= lo:

@@ -21,6 +21,7 @@ import typer
 
 from geomem.config import load_config
 from geomem.errors import DataFileError, ShapeError
+from geomem.memory import check_fits
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,29 @@ def load_velocity(path: Path) -> np.ndarray:
         raise DataFileError(f"velocity file {path} must be an existing .npy file of (nz, nx) km/s")
     try:
         v = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise DataFileError(f"cannot read {path} as a NumPy array ({exc}); save it with numpy.save") from None
+    if v.dtype.kind not in "fiu":
+        raise DataFileError(f"velocity in {path} must be real numbers (km/s), got dtype {v.dtype}")
     if v.ndim == 2:
         v = v[None]
     if v.ndim != 3 or v.shape[0] != 1:
         raise ShapeError(f"velocity in {path} must be (nz, nx) or (1, nz, nx), got {v.shape}")
     return v.astype(np.float64)
+
+
+def memory_estimate(cfg: ModelConfig, shape: tuple[int, int]) -> float:
+    """Bytes that must fit at once (a lower bound): the shots ``n_src · nt · n_rec``, three time levels of the
+    padded wavefield ``(nz + 2 nbl)(nx + 2 nbl)``, the receiver traces and the coordinates; ``nt`` from the
+    time step of ``vmax_bound`` (one receiver per column)."""
+    from geomem.physics.acquisition import CFL_SAFETY, critical_dt
+
+    item = 8 if cfg.dtype == "float64" else 4
+    dt = CFL_SAFETY * critical_dt(cfg.vmax_bound, (cfg.spacing, cfg.spacing), cfg.space_order)
+    nt = cfg.t_max / dt + 2 if dt > 0 else float("inf")
+    nz, nx = shape
+    padded = (nz + 2.0 * cfg.nbl) * (nx + 2.0 * cfg.nbl)
+    return item * (cfg.n_src * nt * nx + 3 * padded + 2 * nt * nx) + 16.0 * (cfg.n_src + nx)
 
 
 def model(
@@ -81,6 +98,8 @@ def model(
     cfg = load_config(ModelConfig, config, {k: v for k, v in flags.items() if v is not None})
     v = load_velocity(velocity)
     shape = v.shape[1:]
+    check_fits(memory_estimate(cfg, shape), f"modelling {cfg.n_src} shots on a {shape[0]}×{shape[1]} grid",
+               "lower --n-src, --t-max, --nbl or raise --spacing")
     geom = Geometry.surface(shape, cfg.spacing, cfg.n_src, cfg.depth, cfg.t_max, cfg.f0, cfg.vmax_bound,
                             cfg.space_order)
     op = AcousticOperator(shape, cfg.spacing, geom, cfg.vmax_bound, cfg.space_order, cfg.nbl, np.dtype(cfg.dtype))

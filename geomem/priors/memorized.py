@@ -144,9 +144,9 @@ class MemorizedPrior(Denoiser):
         xbar = xf.to(work) - center
         s_min = float(s.min())  # divide twice: s_min² overflows a Python float for σ > ~1e154
         if s_min < _SIGMA_FLOOR:
-            raise ValueRangeError(f"sigma = {s_min:.3g} is below {_SIGMA_FLOOR:g}: σ² underflows float64, so the mixture "
-                                  f"weights cannot be computed; use a larger sigma (at σ ≤ 1e-100 the denoiser is "
-                                  f"the nearest training model to float precision)")
+            raise ValueRangeError(f"sigma = {s_min:.3g} is below {_SIGMA_FLOOR:g}: σ² underflows float64, so the "
+                                  f"mixture weights cannot be computed; use a larger sigma (at σ ≤ 1e-100 the "
+                                  f"denoiser is the nearest training model to float precision)")
         x_sq = float((xbar.detach().to(torch.float64) ** 2).sum(1).max())
         if not math.isfinite(x_sq):
             raise ValueRangeError(f"x is too large: its squared distance to the training mean overflows float64 "

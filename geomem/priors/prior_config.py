@@ -46,6 +46,8 @@ def estimated_parameters(channels: list[int], layers_per_block: int) -> int:
     ``2c`` wide), the middle block two blocks and an attention layer at the last width: the bound used is
     ``Σ_c (2 L + 2) · 40 c² + 40 c_last²``, a few times the exact count for geomem's UNets.
     """
+    if not channels:
+        return 0
     return sum((2 * layers_per_block + 2) * 40 * c * c for c in channels) + 40 * channels[-1] ** 2
 
 

@@ -61,7 +61,9 @@ import torch
 
 from geomem.config import dump_toml, to_dict
 from geomem.errors import CheckpointError, ConfigError, DivergenceError, ShapeError, ValueRangeError
+from geomem.memory import check_fits
 from geomem.priors.learned import LearnedPrior, UNetConfig, _sha256, build_unet, load_weights, models_sha256
+from geomem.priors.prior_config import estimated_parameters
 from geomem.runs import RunFolder, check_plain_name, write_json, write_text
 
 
@@ -218,6 +220,16 @@ def make_accelerator(cfg: TrainConfig, device: torch.device | None):
     return Accelerator(cpu=cpu, mixed_precision="no")
 
 
+def training_memory(cfg: TrainConfig, data_shape: tuple[int, ...]) -> float:
+    """A lower bound of the bytes training holds at once: weights, gradients, two AdamW moments and the EMA
+    (5 float32 copies of the parameter bound of :func:`~geomem.priors.prior_config.estimated_parameters`), the
+    training set, and the first level's activations of a batch (4 maps of ``channels[0]`` per pixel)."""
+    n, _, nz, nx = data_shape
+    c = cfg.model
+    return 4.0 * (5 * estimated_parameters(list(c.channels), c.layers_per_block) + n * nz * nx
+                  + 4 * cfg.batch_size * nz * nx * (c.channels[0] if c.channels else 0))
+
+
 class Trainer:
     """One training process: model, EMA, optimizer, schedule and the data generator, all on ``device``.
 
@@ -237,6 +249,9 @@ class Trainer:
         size = tuple(data.shape[2:])
         if cfg.data.size and tuple(cfg.data.size) != size:
             raise ShapeError(f"data.size is {tuple(cfg.data.size)} but the models are {size}; fix data.size")
+        check_fits(training_memory(cfg, data.shape), f"training a UNet of widths {list(cfg.model.channels)} at batch "
+                   f"{cfg.batch_size} on {data.shape[0]} models of {size[0]}×{size[1]}",
+                   "lower model.channels, batch_size or data.size")
         torch.manual_seed(cfg.seed)
         unet = build_unet(cfg.model, size)
         self.memory_format = torch.channels_last if (self.cuda and cfg.channels_last) else torch.contiguous_format

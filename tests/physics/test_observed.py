@@ -44,8 +44,9 @@ def test_bad_npz_files_are_data_file_errors(tmp_path):
         load_observed(tmp_path / "plain.npz")
     save_observed(tmp_path / "o.npz", shots(), SURVEY)
     fields = dict(np.load(tmp_path / "o.npz"))
-    for key, value, err in (("dt_ms", 0.5, "does not follow"), ("data", np.full((3, SURVEY.nt, 16), "a"), "floating"),
-                            ("data", np.full((3, SURVEY.nt, 16), np.nan), "NaN"), ("data", np.zeros((3, 5, 16)), "shape"),
+    nt = SURVEY.nt
+    for key, value, err in (("dt_ms", 0.5, "does not follow"), ("data", np.full((3, nt, 16), "a"), "floating"),
+                            ("data", np.full((3, nt, 16), np.nan), "NaN"), ("data", np.zeros((3, 5, 16)), "shape"),
                             ("shape", np.array(["x", "y"]), "wrong type"), ("f0_hz", -1.0, "invalid"),
                             ("format", 99, "newer")):
         np.savez(tmp_path / "bad.npz", **(fields | {key: value}))
