@@ -109,6 +109,9 @@ def build_fixtures(root: Path) -> dict[str, str]:
     put("set_dir", root / "setdir.npz")
     (root / "a_file").write_text("x")
     put("a_file", root / "a_file")
+    for suffix in (".npz", ".png"):
+        (root / "outdir" / f"x{suffix}").mkdir(parents=True)
+    put("out_dir", root / "outdir")
 
     # TOML files
     tomls = {
@@ -270,7 +273,12 @@ def cases(f: dict[str, str]) -> list[Case]:
         out.append(Case(command, [str(a) for a in argv], expect, check, note))
 
     bad_outs = [f["a_file"], f"{f['a_file']}/sub", "/proc/geomem_harness_out", "/dev/null/run"]
-    bad_tomls = [k for k in f if k.startswith("toml_")]
+
+    def bad_files(suffix: str) -> list[str]:  # outputs that are files: a folder in the way, a file as folder, ...
+        return [f"{f['out_dir']}/x{suffix}", f"{f['a_file']}/x{suffix}", f"/proc/geomem_harness{suffix}",
+                f"/dev/null/x{suffix}"]
+
+    bad_tomls = [k for k in f if k.startswith("toml_") and k != "toml_empty"]
     bad_npys = ["v_nan", "v_neg", "v_zero", "v_inf", "v_str", "v_bool", "v_complex", "v_empty", "v_empty3", "v_1d",
                 "v_5d", "v_huge", "v_pickle", "v_text", "v_emptyfile", "v_dir"]
 
@@ -278,8 +286,8 @@ def cases(f: dict[str, str]) -> list[Case]:
     mk = ["data", "make", "--n", "4", "--size", "16"]
     add("data make", [*mk, "--out", "ok.npz"], "ok", file_exists("ok.npz"), "control")
     for opt, values in {"--n": ["0", "-1", "10000000000000", "x"], "--size": ["0", "-5", "abc", "1,2,3", "1000000",
-                        "16,0", "3"], "--family": ["nope", ""], "--difficulty": ["C", ""],
-                        "--spacing": ["0", "-1", "nan", "inf", "1e-320"], "--vmin": ["0", "-1", "nan", "5.0"],
+                        "16,0", "1"], "--family": ["nope", ""], "--difficulty": ["C", ""],
+                        "--spacing": ["0", "-1", "nan", "inf"], "--vmin": ["0", "-1", "nan", "5.0"],
                         "--vmax": ["1.0", "inf", "-2"], "--min-distance": ["-1", "2", "nan"]}.items():
         for v in values:
             argv = ["data", "make", *(["--n", "4"] if opt != "--n" else []), *(["--size", "16"] if opt != "--size"
@@ -287,8 +295,9 @@ def cases(f: dict[str, str]) -> list[Case]:
             add("data make", [*argv, opt, v, "--out", "x.npz"])
     for t in bad_tomls:
         add("data make", [*mk, "--config", f[t], "--out", "x.npz"])
-    for o in bad_outs:
-        add("data make", [*mk, "--out", o + ".npz"])
+    add("data make", [*mk, "--config", f["toml_empty"], "--out", "e.npz"], "ok", file_exists("e.npz"), "empty TOML")
+    for o in bad_files(".npz"):
+        add("data make", [*mk, "--out", o])
     add("data make", [*mk, "--out", "x.txt"])
     add("data make", [*mk, "--out", "x.npz", "--run", f["a_file"]])
 
@@ -303,13 +312,13 @@ def cases(f: dict[str, str]) -> list[Case]:
     add("data import", ["data", "import", f["segy_junk"], "--out", "imp.npz"])
     add("data import", ["data", "import", f["a_file"], "--out", "imp.npz"])
     add("data import", ["data", "import", "/nonexistent.npy", "--out", "imp.npz"])
-    for o in bad_outs:
-        add("data import", ["data", "import", f["v_good"], "--out", o + ".npz"])
+    for o in bad_files(".npz"):
+        add("data import", ["data", "import", f["v_good"], "--out", o])
     for name in ("set_junk", "set_empty", "set_wrongkeys", "set_dir", "v_good", "a_file"):
         add("data show", ["data", "show", f[name], "--out", "g.png"])
     add("data show", ["data", "show", f["set0"], "--out", "g.png"], "ok", file_exists("g.png"), "control")
-    for o in bad_outs:
-        add("data show", ["data", "show", f["set0"], "--out", o + ".png"])
+    for o in bad_files(".png"):
+        add("data show", ["data", "show", f["set0"], "--out", o])
     add("data show", ["data", "show", f["set0"], "--out", "g.xyz"])
 
     # --- model ---------------------------------------------------------------------------------------------------
