@@ -51,6 +51,7 @@ from geomem.physics.acquisition import Geometry
 FORMAT_VERSION = 1
 KIND = "geomem.observed"
 _FEET = 0.3048
+_SPACE_ORDERS = (2, 4, 6, 8, 10, 12, 14, 16)
 _KEYS = ("data", "dt_ms", "vmax_bound", "t_max_ms", "f0_hz", "space_order", "shape", "spacing_m", "src_coords",
          "rec_coords", "format")
 
@@ -123,6 +124,9 @@ def load_observed(path: str | Path) -> Observed:
                 raise DataFileError(f"{path} is not a geomem observed-data file (missing {', '.join(missing)}); "
                                     f"write it with geomem.physics.observed.save_observed or geomem model")
             f = {k: z[k] for k in _KEYS}
+            odd = [k for k in _KEYS if k not in ("data", "kind") and f[k].dtype.kind not in "fiu"]
+            if odd:
+                raise DataFileError(f"{path}: field {odd[0]} must hold real numbers, got dtype {f[odd[0]].dtype}")
     except (OSError, ValueError, EOFError) as exc:
         raise DataFileError(f"{path} is not a readable .npz file ({exc})") from None
     try:
@@ -130,11 +134,14 @@ def load_observed(path: str | Path) -> Observed:
         if version > FORMAT_VERSION:
             raise DataFileError(f"{path} has observed-data format {version}, newer than this geomem reads; upgrade")
         scalars = {k: float(f[k]) for k in ("dt_ms", "vmax_bound", "t_max_ms", "f0_hz")}
+        order = int(f["space_order"])
+        if order not in _SPACE_ORDERS:
+            raise DataFileError(f"{path}: space_order must be one of {list(_SPACE_ORDERS)}, got {order}")
         geometry = Geometry(tuple(int(n) for n in f["shape"]), tuple(float(h) for h in f["spacing_m"]),
                             np.asarray(f["src_coords"], dtype=np.float64),
                             np.asarray(f["rec_coords"], dtype=np.float64),
                             t_max=scalars["t_max_ms"], f0=scalars["f0_hz"], vmax_bound=scalars["vmax_bound"],
-                            space_order=int(f["space_order"]))
+                            space_order=order)
     except DataFileError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:

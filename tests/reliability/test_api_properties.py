@@ -100,7 +100,7 @@ def prop_prior_config(data):
             "sigma_data": 0.5, "noise_range": [0.002, 80.0], "weights_sha256": "0" * 64, "model_set": {}}
     cfg = json.loads(json.dumps(base))
     for _ in range(data.draw(st.integers(1, 3))):
-        table = data.draw(st.sampled_from([cfg, cfg["unet"]]))
+        table = data.draw(st.sampled_from([cfg, cfg["unet"]] if isinstance(cfg.get("unet"), dict) else [cfg]))
         key = data.draw(st.sampled_from(sorted(table) + ["weights_file", "model_shape", "bogus"]))
         table[key] = data.draw(json_values)
     geomem_error_or(check_prior_config, cfg, Path("config.json"))
