@@ -1,7 +1,7 @@
 """Case 3: diffusion posterior sampling, time per step split into denoiser, VJP, physics and overhead.
 
 One chain of :func:`geomem.posterior.dps` (Chung guidance, the default schedule) at 64² with the 5-shot
-survey, for the shipped learned prior (``data/priors/n50``, a diffusers UNet behind EDM preconditioning)
+survey, for the shipped learned prior (``n50``, a diffusers UNet behind EDM preconditioning)
 and for the memorized prior of 50 random models. Instrumentation, without touching the sampler:
 
 - ``denoiser``: time inside ``denoise`` calls (the UNet forward pass, or the memorized mixture);
@@ -20,7 +20,6 @@ the step. On a GPU machine without Devito (``physics="placeholder"``) the misfit
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,7 +27,6 @@ import torch
 from benchmarks.common import summarize
 from geomem.priors.denoiser import Denoiser
 
-ROOT = Path(__file__).resolve().parent.parent
 FULL = {"size": 64, "steps": 50, "n_shots": 5, "priors": ["learned", "memorized"]}
 QUICK = {"size": 64, "steps": 3, "n_shots": 1, "priors": ["learned", "memorized"]}
 
@@ -78,23 +76,20 @@ class TimedDenoiser(Denoiser):
         return out
 
 
-def timed_misfit(misfit, clock: Clock):
-    def call(x):
-        clock.sync()
-        t = time.perf_counter()
-        out = misfit(x)
-        clock.sync()
-        clock.acc["physics"] += time.perf_counter() - t
-        return out
+def timed_likelihood(lik, clock: Clock):
+    """The same likelihood, with the time of its misfit-and-gradient calls reported to ``clock``."""
+    from geomem.posterior.likelihood import Likelihood
 
-    if hasattr(misfit, "model_shape"):
-        call.model_shape = misfit.model_shape
-    return call
+    class Timed(Likelihood):
+        def misfit_and_gradient(self, x):
+            clock.sync()
+            t = time.perf_counter()
+            out = super().misfit_and_gradient(x)
+            clock.sync()
+            clock.acc["physics"] += time.perf_counter() - t
+            return out
 
-
-def placeholder_misfit(x: torch.Tensor):
-    """``φ = ½‖x‖²``, ``∇φ = x`` per sample (stands in for the physics where Devito is absent)."""
-    return 0.5 * (x.double() ** 2).flatten(1).sum(1), x.clone()
+    return Timed(lik.operator, lik.y, lik.gamma, lik.parameterization)
 
 
 def build(prior: str, size: int, n_shots: int, physics: str, device: str):
@@ -102,23 +97,25 @@ def build(prior: str, size: int, n_shots: int, physics: str, device: str):
     from geomem.priors.learned import LearnedPrior
 
     if prior == "learned":
-        den = LearnedPrior.from_pretrained(ROOT / "data" / "priors" / "n50", device=device)
+        den = LearnedPrior.from_pretrained("n50", device=device)
         den.unet.eval()
     else:
         gen = torch.Generator().manual_seed(0)
         den = MemorizedPrior(torch.rand(50, 1, size, size, generator=gen) * 2 - 1).to(device)
-    if physics == "placeholder":
-        return den, placeholder_misfit
+    from geomem.posterior.likelihood import Likelihood
+
+    if physics == "placeholder":  # φ = ½‖x‖², ∇φ = x: stands in for the physics where Devito is absent
+        from geomem.physics.toy import IdentityOperator
+
+        return den, Likelihood(IdentityOperator((1, size, size)), np.zeros((1, size, size)), 1.0)
     from benchmarks.case_devito import velocity
     from geomem.geology.parameterization import Parameterization
     from geomem.physics.acoustic import AcousticOperator
     from geomem.physics.acquisition import Geometry
-    from geomem.posterior.dps import OperatorMisfit
 
     op = AcousticOperator((size, size), 10.0, Geometry.surface((size, size), 10.0, n_src=n_shots))
-    p = Parameterization(1.5, 4.5)
     y = op.forward(velocity(size))
-    return den, OperatorMisfit(op, y, p)
+    return den, Likelihood(op, y, 1.0, Parameterization(1.5, 4.5))
 
 
 def run(quick: bool, device: str = "cpu", physics: str = "devito") -> dict:
@@ -130,7 +127,7 @@ def run(quick: bool, device: str = "cpu", physics: str = "devito") -> dict:
     for prior in cfg["priors"]:
         den, misfit = build(prior, cfg["size"], cfg["n_shots"], physics, device)
         clock = Clock(sync)
-        tden, tmis = TimedDenoiser(den, clock), timed_misfit(misfit, clock)
+        tden, tmis = TimedDenoiser(den, clock), timed_likelihood(misfit, clock)
         steps, marks = [], []
 
         def callback(i, x, x0, steps=steps, marks=marks, clock=clock):

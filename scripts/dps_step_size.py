@@ -12,9 +12,11 @@ import sys
 
 import numpy as np
 
-from geomem.experiments.compare import CompareConfig, build_operator, load_model_set
-from geomem.posterior.dps import DPSConfig, OperatorMisfit, dps
+from geomem.experiments.compare import CompareConfig
+from geomem.posterior.dps import DPSConfig, dps
+from geomem.posterior.likelihood import Likelihood
 from geomem.priors.learned import LearnedPrior
+from geomem.workflow.problem import build_operator, load_model_set
 
 
 def total_variation(v: np.ndarray) -> float:
@@ -27,16 +29,13 @@ def main(zetas: list[float]) -> None:
     op = build_operator(ms, cfg.survey)
     param = ms.parameterization
     truth = ms.models[cfg.model_set.heldout_start]
-    y0 = np.asarray(op.forward(truth), dtype=np.float64)
-    gamma = cfg.noise * float(np.sqrt(np.mean(y0**2)))
-    y = y0 + gamma * np.random.default_rng(0).standard_normal(y0.shape)
-    prior = LearnedPrior.from_pretrained("data/priors/n50")
+    lik = Likelihood.from_truth(op, truth, cfg.noise, param, seed=0)
+    prior = LearnedPrior.from_pretrained("n50")
     print(f"truth total variation {total_variation(truth):.3f}")
     for zeta in zetas:
-        res = dps(prior, OperatorMisfit(op, y, param), 4,
-                  DPSConfig(steps=16, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=zeta), seed=0)
-        v = param.to_velocity(res.samples.double().numpy())
-        ratio = res.final_misfit / (gamma * np.sqrt(y.size))
+        res = dps(prior, lik, 4, DPSConfig(steps=16, zeta=zeta), seed=0)
+        v = param.to_velocity(res.samples)
+        ratio = res.misfit_over_noise
         print(f"zeta {zeta:<6g} total variation {total_variation(v):.3f}  misfit/noise "
               f"{ratio.min():.1f}-{ratio.max():.1f}")
 

@@ -63,7 +63,8 @@ from pathlib import Path
 import shutil
 from safetensors.torch import load_file, save_file
 from geomem.config import load_config
-from geomem.experiments.sweep import SweepConfig, checkpoints
+from geomem.experiments.sweep import SweepConfig
+from geomem.workflow.priors import checkpoints
 keep_steps = set(load_config(SweepConfig, sys.argv[2]).posterior_steps)
 for run in sorted(p for p in (Path(sys.argv[1]) / "train").iterdir() if p.is_dir()):
     ckpts = checkpoints(run)

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from geomem.config import load_config
-from geomem.experiments.select import SelectConfig, training_coverage
+from geomem.experiments.select import SelectConfig
 from geomem.geology.mixtures import make_mixture_set, mixture_labels
+from geomem.workflow.selection import training_coverage
 
 
 def main(run_dir: str) -> None:

@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from geomem.experiments.rules import markdown_table
 from geomem.report.sweep_figures import posterior_table
+from geomem.workflow.scoring import markdown_table
 
 LOOSE = "d1/mean(d2..dk) < 0.7"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the two shipped priors (data/priors/n50, data/priors/n1000) with `geomem train`, both at once on one
+# Train the two shipped priors (geomem/priors/shipped/n50, geomem/priors/shipped/n1000) with `geomem train`, both at once on one
 # GPU (the small UNet leaves most of an H100 idle), then gather what is shipped into $OUT/ship/<name>/:
 # prior weights (fp16 safetensors) + config.json, train_log.jsonl, config.toml, metrics.json, loss.png.
 # Usage: scripts/train_shipped_priors.sh [RUN_DIR]     (run from the repository root)

@@ -12,11 +12,11 @@ exception is not "un-memorized" by the ratio test just because its copies crowd 
   of the samples whose nearest fact is an exception, ``memorized_rule`` the same for rule facts. Nulls: the
   flagged fraction of held-out exception-family models (``null_exception``) and of held-out rule models
   (``null_rule``) against the same facts. ``coverage_*``: the fraction of distinct exceptions / rule models that
-  at least one sample reproduces (:func:`geomem.experiments.select.training_coverage`), with the null coverage
+  at least one sample reproduces (:func:`geomem.workflow.selection.training_coverage`), with the null coverage
   of as many held-out models (rules and exceptions in the training proportions). ``hits`` per exception against
   its copy count gives the frequency dependence.
 - **generalization.** The EDM-weighted denoising loss at each σ of ``eval_sigmas`` (shared seeded noise,
-  :func:`geomem.experiments.select.denoising_losses`) on held-out rule models and on the training rule models,
+  :func:`geomem.workflow.selection.denoising_losses`) on held-out rule models and on the training rule models,
   for the learned prior and for the memorized prior of the same training set; ``gen_ratio = learned/memorized``
   on held-out rules (< 1: better than a lookup of the training set). Sample quality: the energy distance
   between the samples and held-out rule models, beside that of as many training rule models (the reference a
@@ -28,19 +28,16 @@ exception is not "un-memorized" by the ratio test just because its copies crowd 
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
-import multiprocessing as mp
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
+from geomem.config import Settings
 from geomem.errors import ConfigError
-from geomem.experiments.compare import SurveySettings, build_operator
 from geomem.geology.mixtures import (
     MixtureSettings,
     heldout_exceptions,
@@ -50,40 +47,22 @@ from geomem.geology.mixtures import (
 )
 from geomem.metrics.memorization import memorization_ratios
 from geomem.metrics.posterior_quality import energy_distance
-from geomem.posterior.dps import DPSConfig, OperatorMisfit, dps
-from geomem.priors.learned import LearnedPrior, UNetConfig
-from geomem.priors.memorized import MemorizedPrior
-from geomem.priors.sampling import karras_sigmas, sample
-from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, train
-from geomem.runs import RunFolder, write_json, write_npz, write_text
-
-THRESHOLD = 0.5  # memorized if d1/mean(d2..dk) < 0.5
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """One budget for every prior: ``steps`` optimizer steps of ``batch_size`` (see :mod:`geomem.priors.training`)."""
-
-    steps: int = field(default=2000, metadata={"min": 1})
-    batch_size: int = field(default=64, metadata={"min": 1})
-    lr: float = field(default=2e-4, metadata={"gt": 0})
-    warmup_steps: int = field(default=200, metadata={"min": 0})
-    levels: int = field(default=3, metadata={"min": 1})
-    bf16: bool = False
-    device: str = "auto"
+from geomem.priors.learned import LearnedPrior
+from geomem.runs import RunFolder, write_json, write_text
+from geomem.workflow.scoring import THRESHOLD, FactPosteriorSettings, fact_posterior_scores, markdown_table
+from geomem.workflow.selection import generalization, training_coverage
+from geomem.workflow.training import (
+    TrainingSettings,
+    capacity_unet,
+    eval_device,
+    prior_samples,
+    train_all,
+    train_config,
+)
 
 
 @dataclass(frozen=True)
-class PosteriorSettings:
-    enabled: bool = False
-    chains: int = field(default=4, metadata={"min": 2})
-    noise: float = field(default=0.055, metadata={"gt": 0})
-    survey: SurveySettings = SurveySettings()
-    dps: DPSConfig = DPSConfig(steps=30, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=0.03)
-
-
-@dataclass(frozen=True)
-class RulesConfig:
+class RulesConfig(Settings):
     """Settings of ``geomem rules`` (TOML tables ``mixture``, ``training``, ``posterior``)."""
 
     epsilons: tuple[float, ...] = (0.05, 0.2)
@@ -97,79 +76,13 @@ class RulesConfig:
     seed: int = 0
     mixture: MixtureSettings = MixtureSettings(n=400, n_exceptions=10, perturbation=0.01)
     training: TrainingSettings = TrainingSettings()
-    posterior: PosteriorSettings = PosteriorSettings()
-
-
-# ------------------------------------------------------------------------------------------ training
-def capacity_unet(c: int, levels: int) -> UNetConfig:
-    """UNet of base width ``c``: channels ``(c, 2c, …, 2^(L−1) c)``, attention only in the middle block."""
-    if c % 4:
-        raise ConfigError(f"capacity {c} must be a multiple of 4 (GroupNorm groups); use e.g. 8, 16, 32")
-    chans = tuple(c * 2**i for i in range(levels))
-    return UNetConfig(channels=chans, attention=(False,) * levels, norm_groups=4 if c % 8 else 8,
-                      attention_head_dim=c)
-
-
-def train_config(t: TrainingSettings, capacity: int, size: int, seed: int, name: str) -> TrainConfig:
-    return TrainConfig(name=name, seed=seed, steps=t.steps, batch_size=t.batch_size, device=t.device, bf16=t.bf16,
-                       log_every=max(1, min(50, t.steps)), data=DataConfig(size=(size, size)),
-                       model=capacity_unet(capacity, t.levels),
-                       optim=OptimConfig(lr=t.lr, warmup_steps=min(t.warmup_steps, t.steps)))
-
-
-def _train_job(cfg: TrainConfig, out: str, set_path: str) -> str:
-    from geomem.geology import ModelSet
-
-    train(cfg, out, data=ModelSet.load(set_path), progress=False)
-    return out
-
-
-def train_all(jobs: list[tuple[TrainConfig, Path, Path]], workers: int) -> None:
-    """Train every ``(config, run folder, model-set file)`` not already finished (``prior/config.json`` present);
-    ``workers > 1`` runs that many training processes at once (e.g. several small UNets on one GPU). With
-    ``device = "auto"`` and several visible GPUs, job ``i`` trains on ``cuda:(i mod #GPUs)``."""
-    n_gpu = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    todo = [(dataclasses.replace(c, device=f"cuda:{i % n_gpu}") if c.device == "auto" and n_gpu > 1 else c,
-             str(o), str(s)) for i, (c, o, s) in enumerate(jobs) if not (o / "prior" / "config.json").is_file()]
-    if workers <= 1:
-        for job in todo:
-            _train_job(*job)
-        return
-    with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
-        for f in cf.as_completed([ex.submit(_train_job, *job) for job in todo]):
-            f.result()
-
-
-def eval_device(t: TrainingSettings) -> torch.device:
-    from geomem.priors.training import resolve_device
-
-    return resolve_device(t.device)
+    posterior: FactPosteriorSettings = FactPosteriorSettings()
 
 
 # ------------------------------------------------------------------------------------------ scores
-def generalization(prior, train_x: np.ndarray, rules_train: np.ndarray, rules_heldout: np.ndarray,
-                   sigmas: tuple[float, ...], seed: int, device) -> dict[str, Any]:
-    """Learned and memorized denoising losses on held-out and training rule models at each σ (module doc)."""
-    from geomem.experiments.select import ScoreSettings, denoising_losses
-
-    mem = MemorizedPrior(torch.from_numpy(train_x).float()).to(device)
-    out: dict[str, Any] = {}
-    for s in sigmas:
-        st = ScoreSettings(sigma_lo=s, sigma_hi=s, n_sigmas=1, n_draws=2, seed=seed)
-        row = {}
-        for name, x in (("heldout", rules_heldout), ("train", rules_train)):
-            row[f"learned_{name}"] = float(denoising_losses(prior, x, st, device).mean())
-            row[f"memorized_{name}"] = float(denoising_losses(mem, x, st, device).mean())
-        row["gen_ratio"] = row["learned_heldout"] / row["memorized_heldout"]
-        out[f"{s:g}"] = row
-    return out
-
-
 def memorization_by_kind(samples: np.ndarray, facts: np.ndarray, fact_kind: np.ndarray, fact_copies: np.ndarray,
                          held_rules: np.ndarray, held_exc: np.ndarray, eps_share: float, seed: int) -> dict[str, Any]:
     """Rates by kind of nearest fact, nulls, coverage and hits per exception (module docstring)."""
-    from geomem.experiments.select import training_coverage
-
     r = memorization_ratios(samples, facts)
     flag = r.ratio_k < THRESHOLD
     near_exc = fact_kind[r.nearest] == "exception"
@@ -198,47 +111,6 @@ def memorization_by_kind(samples: np.ndarray, facts: np.ndarray, fact_kind: np.n
         "exception_copies": fact_copies[is_e].tolist(), "exception_hits": hits[is_e].tolist(),
         "nearest": r.nearest, "ratio_k": r.ratio_k,
     }
-
-
-def posterior_scores(prior, ms, facts_idx: np.ndarray, truths: dict[str, np.ndarray], p: PosteriorSettings,
-                     seed: int) -> dict[str, Any]:
-    """DPS with ``prior`` for each truth (velocity ``(1, nz, nx)``); RMSE, memorized and truth-hit fractions."""
-    op = build_operator(ms, p.survey)
-    param = ms.parameterization
-    facts = ms.normalized()[facts_idx].astype(np.float64)
-    out = {}
-    for name, v_true in truths.items():
-        y_clean = op.forward(v_true)
-        gamma = float(p.noise * np.sqrt(np.mean(y_clean.astype(np.float64) ** 2)))
-        y = y_clean + gamma * np.random.default_rng([seed, len(out)]).standard_normal(y_clean.shape)
-        res = dps(prior, OperatorMisfit(op, y, param), p.chains, p.dps, seed=seed)
-        xs = res.samples.double().cpu().numpy()
-        v = param.to_velocity(xs)
-        r = memorization_ratios(xs, facts)
-        x_true = param.to_normalized(v_true).astype(np.float64)
-        truth_fact = np.nonzero(np.all(np.isclose(facts.reshape(len(facts), -1), x_true.reshape(1, -1)), axis=1))[0]
-        out[name] = {"rmse_kms": float(np.sqrt(np.mean((v.mean(0) - v_true) ** 2))),
-                     "memorized": float(np.mean(r.ratio_k < THRESHOLD)),
-                     "nearest_is_truth": (float(np.mean(r.nearest == truth_fact[0])) if len(truth_fact)
-                                          else None),
-                     "misfit_over_noise": float(np.median(res.final_misfit) / (gamma * np.sqrt(y.size))),
-                     "n_diverged": int(res.diverged.sum())}
-    return out
-
-
-def prior_samples(prior, path: Path, n: int, steps: int, seed: int, device) -> np.ndarray:
-    """``n`` unconditional Heun samples (``steps`` Karras noise levels, σ 20 → 0.005) of a trained prior, reused from
-    ``path`` when it holds samples drawn with the same ``n``, ``steps`` and ``seed`` (so a CPU rerun that adds the
-    posteriors scores the very samples a GPU run drew). Samples are kept in float32; both paths return those
-    float32 values as float64, so a reused run and a fresh one score identical arrays."""
-    if path.is_file():
-        with np.load(path) as f:
-            if "sample_settings" in f.files and f["sample_settings"].tolist() == [n, steps, seed]:
-                return f["samples"].astype(np.float64)
-    smp = sample(prior, n, karras_sigmas(steps, 0.005, 20.0), "heun", generator=seed, device=device,
-                 batch_size=256).cpu().numpy().astype(np.float32)
-    write_npz(path, samples=smp, sample_settings=np.array([n, steps, seed]))
-    return smp.astype(np.float64)
 
 
 # ------------------------------------------------------------------------------------------ pipeline
@@ -302,7 +174,8 @@ def run_rules(config: RulesConfig, out: str | Path, progress: bool = True) -> di
                 truths = {"rule_heldout": hr.models[0], "rule_train": ms.models[0]}
                 if len(i_exc):
                     truths = {"exception": ms.models[i_exc[0]], **truths}
-                res["posterior"] = posterior_scores(prior_cpu, ms, facts_idx, truths, config.posterior, config.seed)
+                res["posterior"] = fact_posterior_scores(prior_cpu, ms, facts_idx, truths, config.posterior,
+                                                         config.seed)
             run.write_arrays(f"nearest_{key}.npz", nearest=mem["nearest"], ratio_k=mem["ratio_k"])
             results[key] = res
             rows.append(table_row(res, config.eval_sigmas))
@@ -336,10 +209,3 @@ def table_row(res: dict, sigmas: tuple[float, ...]) -> list[str]:
             f"{_f(m['coverage_rule'])} ({_f(m['null_coverage_rule'])})",
             *[_f(res["generalization"][f"{s:g}"]["gen_ratio"]) for s in sigmas],
             f"{q['energy_samples_heldout']:.3f} ({q['energy_train_rules_heldout']:.3f})"]
-
-
-def markdown_table(header: list[str], rows: list[list]) -> str:
-    """A markdown table; cells are written with ``str``."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
-    return "\n".join(lines) + "\n"

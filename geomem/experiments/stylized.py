@@ -30,6 +30,7 @@ from geomem.config import load_config
 from geomem.errors import ConfigError
 from geomem.physics.toy import Cubic1D, Quadratic2D
 from geomem.posterior import (
+    Likelihood,
     LinearizedPosterior,
     effective_modes,
     grid_posterior,
@@ -131,11 +132,12 @@ def run_1d(cfg: StylizedConfig) -> tuple[dict, dict]:
     y = np.array([c.y])
     grid = np.linspace(c.grid_min, c.grid_max, c.grid_points)
     arrays: dict[str, np.ndarray] = {"1d_grid": grid, "1d_train": train[:, 0], "sigmas": np.asarray(cfg.sigmas)}
-    metrics: dict[str, Any] = {"lookup_weights": lookup_weights(op.forward(train), y, cfg.gamma), "sigmas": {}}
+    lik = Likelihood(op, y, cfg.gamma)
+    metrics: dict[str, Any] = {"lookup_weights": lookup_weights(op.forward(train), lik), "sigmas": {}}
     for k, s in enumerate(cfg.sigmas):
-        gp = grid_posterior(op, train, y, s, cfg.gamma, (grid,))
-        lin = LinearizedPosterior.from_operator(op, train, y, s, cfg.gamma, logdet=True)
-        nolog = LinearizedPosterior.from_operator(op, train, y, s, cfg.gamma, logdet=False)
+        gp = grid_posterior(lik, train, s, (grid,))
+        lin = LinearizedPosterior.from_likelihood(lik, train, s, logdet=True)
+        nolog = LinearizedPosterior.from_likelihood(lik, train, s, logdet=False)
         arrays[f"1d_prior_{k}"] = gp.prior
         arrays[f"1d_likelihood_{k}"] = gp.likelihood
         arrays[f"1d_exact_{k}"] = gp.density
@@ -160,13 +162,14 @@ def run_2d(cfg: StylizedConfig) -> tuple[dict, dict]:
     y = op.forward(truth)
     ax = np.linspace(-c.extent, c.extent, c.grid_points)
     arrays: dict[str, np.ndarray] = {"2d_axis": ax, "2d_train": train, "2d_truth": truth}
-    w_lookup = lookup_weights(op.forward(train), y, cfg.gamma)
+    lik = Likelihood(op, y, cfg.gamma)
+    w_lookup = lookup_weights(op.forward(train), lik)
     metrics: dict[str, Any] = {"truth": truth, "y": y, "lookup_weights": w_lookup, "sigmas": {}}
     pts = np.stack([g.ravel() for g in np.meshgrid(ax, ax, indexing="ij")], axis=1)
     for k, s in enumerate(cfg.sigmas):
-        gp = grid_posterior(op, train, y, s, cfg.gamma, (ax, ax))
-        lin = LinearizedPosterior.from_operator(op, train, y, s, cfg.gamma, logdet=True)
-        nolog = LinearizedPosterior.from_operator(op, train, y, s, cfg.gamma, logdet=False)
+        gp = grid_posterior(lik, train, s, (ax, ax))
+        lin = LinearizedPosterior.from_likelihood(lik, train, s, logdet=True)
+        nolog = LinearizedPosterior.from_likelihood(lik, train, s, logdet=False)
         arrays[f"2d_prior_{k}"] = gp.prior
         arrays[f"2d_likelihood_{k}"] = gp.likelihood
         arrays[f"2d_exact_{k}"] = gp.density
@@ -177,7 +180,7 @@ def run_2d(cfg: StylizedConfig) -> tuple[dict, dict]:
             centre = gp.component_means[int(np.argmax(gp.component_weights))]
             z1 = np.linspace(centre[0] - c.zoom_halfwidth, centre[0] + c.zoom_halfwidth, c.zoom_points)
             z2 = np.linspace(centre[1] - c.zoom_halfwidth, centre[1] + c.zoom_halfwidth, c.zoom_points)
-            zoom = grid_posterior(op, train, y, s, cfg.gamma, (z1, z2))
+            zoom = grid_posterior(lik, train, s, (z1, z2))
             zpts = np.stack([g.ravel() for g in np.meshgrid(z1, z2, indexing="ij")], axis=1)
             arrays["2d_zoom_x1"], arrays["2d_zoom_x2"] = z1, z2
             arrays["2d_zoom_sigma"] = np.array(s)
@@ -190,7 +193,7 @@ def run_2d(cfg: StylizedConfig) -> tuple[dict, dict]:
 def run_modes(cfg: StylizedConfig, progress: bool = True) -> tuple[dict, dict]:
     c = cfg.modes
     op = Cubic1D(cfg.one_d.cubic)
-    y = np.array([c.y])
+    lik = Likelihood(op, np.array([c.y]), cfg.gamma)
     sigmas = np.geomspace(c.sigma_min, c.sigma_max, c.n_sigma)
     grid = np.linspace(c.lo - c.grid_pad, c.hi + c.grid_pad, c.grid_points)
     arrays: dict[str, np.ndarray] = {"modes_sigmas": sigmas, "modes_n_train": np.asarray(c.n_train)}
@@ -198,14 +201,14 @@ def run_modes(cfg: StylizedConfig, progress: bool = True) -> tuple[dict, dict]:
     bar = tqdm(total=len(c.n_train) * len(sigmas), desc="effective modes", disable=not progress)
     for n in c.n_train:
         train = np.linspace(c.lo, c.hi, n)[:, None]
-        w_lookup = lookup_weights(op.forward(train), y, cfg.gamma)
+        w_lookup = lookup_weights(op.forward(train), lik)
         x_star = train[int(np.argmax(w_lookup)), 0]
         delta = (c.hi - c.lo) / (n - 1)
         jac = float(abs(op.derivative(x_star)))
         lin_modes, exact_modes, edge = [], [], 0.0
         for s in sigmas:
-            lin = LinearizedPosterior.from_operator(op, train, y, s, cfg.gamma)
-            gp = grid_posterior(op, train, y, s, cfg.gamma, (grid,))
+            lin = LinearizedPosterior.from_likelihood(lik, train, s)
+            gp = grid_posterior(lik, train, s, (grid,))
             lin_modes.append(effective_modes(lin.weights))
             exact_modes.append(effective_modes(gp.component_weights))
             edge = max(edge, gp.edge_mass)

@@ -12,7 +12,7 @@ checkpoint steps (so the smallest set is seen most often). Then, per (N, w, chec
 - ``posteriors`` (the final checkpoint and those in ``posterior_steps``): DPS with the learned prior on noisy data
   ``y = F(v_truth) + ε`` of a held-out truth, and beside it the fully memorized counterpart of the same N — DPS
   with the exact memorized prior, the closed-form linearized mixture and the σ → 0 lookup — all scored by
-  :func:`geomem.experiments.compare.score_posteriors` (memorization rates with nulls, RMSE, calibration, misfit/noise).
+  :func:`geomem.workflow.scoring.score_posteriors` (memorization rates with nulls, RMSE, calibration, misfit/noise).
 
 Stages (``stages``): ``train`` (GPU when there is one) → ``samples`` (GPU or CPU, no PDE solves) → ``posteriors``
 (Devito, CPU) → ``report`` (tables, figures, ``report.html``). Each stage reads the previous one's files, so the
@@ -34,9 +34,8 @@ Run folder (``out``)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,35 +43,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from geomem.config import load_config
+from geomem.config import Settings, to_dict
 from geomem.errors import ConfigError, DataFileError
-from geomem.experiments.compare import (
-    CompareConfig,
-    LinearizedSettings,
-    ModelSetSettings,
-    SurveySettings,
-    load_model_set,
-    ratios_from_arrays,
-    ratios_to_arrays,
-    rebuild_report,
-    truth_index,
-)
 from geomem.geology import ModelSet
-from geomem.metrics.memorization import memorization_ratios, null_baselines
+from geomem.metrics.memorization import MemorizationRatios, memorization_ratios, null_baselines, report_from_ratios
 from geomem.posterior.dps import DPSConfig
-from geomem.priors.learned import LearnedPrior, UNetConfig, build_unet, load_weights
+from geomem.priors.learned import UNetConfig
 from geomem.priors.sampling import karras_sigmas, sample
 from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, resolve_device, train
 from geomem.runs import RunFolder, write_json, write_npz
+from geomem.workflow.cache import digest_array, digest_path, stage_key
+from geomem.workflow.parallel import dask_client
+from geomem.workflow.posteriors import (
+    LinearizedSettings,
+    cached_posterior,
+    linearized_posterior,
+    lookup_posterior,
+    sampled_posterior,
+)
+from geomem.workflow.priors import checkpoint_prior, checkpoints, memorized_prior, unet_of_width
+from geomem.workflow.problem import ModelSetSettings, Problem, SurveySettings, load_model_set
+from geomem.workflow.scoring import PRIMARY, score_posteriors
 
 STAGES = ("train", "samples", "posteriors", "report")
-#: the criterion used in the sweep's tables and figures (all criteria are kept in metrics.json)
-PRIMARY = "d1/mean(d2..dk) < 0.5"
-_STEP_DIR = re.compile(r"^step_(\d{7})$")
 
 
 @dataclass(frozen=True)
-class CapacitySettings:
+class CapacitySettings(Settings):
     """UNet capacities: one prior per base width ``w`` (channels ``w · 2^l`` at level ``l``)."""
 
     widths: tuple[int, ...] = field(default=(16, 32), metadata={"min": 1})
@@ -84,7 +81,7 @@ class CapacitySettings:
 
 
 @dataclass(frozen=True)
-class SampleSettings:
+class SampleSettings(Settings):
     """Unconditional samples per (N, w, checkpoint): PF-ODE from ``sigma_max`` to ``sigma_min``."""
 
     n: int = field(default=256, metadata={"min": 2})
@@ -98,7 +95,7 @@ class SampleSettings:
 
 
 @dataclass(frozen=True)
-class SweepConfig:
+class SweepConfig(Settings):
     """Settings of ``geomem sweep`` (TOML tables: model_set, capacity, train, samples, survey, dps, linearized).
 
     ``train`` is a full :class:`TrainConfig` except ``name``, ``data`` and ``model``, which the sweep sets per
@@ -111,8 +108,8 @@ class SweepConfig:
     truth: str = "heldout:0"
     noise: float = field(default=0.055, metadata={"gt": 0})
     chains: int = field(default=4, metadata={"min": 2})
-    seed: int = 0
-    workers: int = field(default=2, metadata={"min": 0})
+    seed: int = field(default=0, metadata={"min": 0})
+    workers: int = field(default=-1, metadata={"min": -1})  # Dask worker processes; -1: serial on <= 2 cores
     n_boot: int = field(default=1000, metadata={"min": 10})
     #: checkpoint steps that also get DPS posteriors (the final checkpoint always does)
     posterior_steps: tuple[int, ...] = field(default=(), metadata={"min": 1})
@@ -122,7 +119,7 @@ class SweepConfig:
                                      bf16=False, optim=OptimConfig(warmup_steps=300))
     samples: SampleSettings = SampleSettings()
     survey: SurveySettings = SurveySettings()
-    dps: DPSConfig = DPSConfig(steps=20, sigma_max=20.0, sigma_min=0.01, guidance="chung", zeta=0.03)
+    dps: DPSConfig = DPSConfig(steps=20)
     linearized: LinearizedSettings = LinearizedSettings()
 
 
@@ -142,10 +139,8 @@ def training_root(config: SweepConfig, out: Path) -> Path:
 
 def unet_config(cap: CapacitySettings, width: int) -> UNetConfig:
     """Channels ``(w, 2w, …)``, attention only at the coarsest level (and diffusers' middle block)."""
-    return UNetConfig(channels=tuple(width * 2**level for level in range(cap.levels)),
-                      attention=(False,) * (cap.levels - 1) + (cap.attention_last,),
-                      layers_per_block=cap.layers_per_block, norm_groups=cap.norm_groups,
-                      attention_head_dim=cap.attention_head_dim)
+    return unet_of_width(width, cap.levels, cap.attention_last, cap.layers_per_block, cap.norm_groups,
+                         cap.attention_head_dim)
 
 
 def train_config(config: SweepConfig, n: int, width: int) -> TrainConfig:
@@ -176,36 +171,6 @@ def check_config(config: SweepConfig, only: str | None = None) -> None:
     if extra:
         raise ConfigError(f"posterior_steps {extra} are not checkpoint steps; choose from train.checkpoint_steps "
                           f"{list(config.train.checkpoint_steps)} (the final step always gets posteriors)")
-
-
-def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
-    """``[(step, folder)]`` of a training run's checkpoints, by step (temporary folders ignored)."""
-    root = Path(run_dir) / "checkpoints"
-    if not root.is_dir():
-        return []
-    return sorted((int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir())
-
-
-def checkpoint_prior(run_dir: Path, ckpt: Path, device: torch.device | str = "cpu") -> LearnedPrior:
-    """The EMA weights of one checkpoint as a :class:`LearnedPrior`, built from the run's ``config.toml``.
-
-    Only ``ema.safetensors`` is read (any float dtype; the GPU script ships them as fp16 without optimizer state).
-    """
-    cfg_path = Path(run_dir) / "config.toml"
-    if not cfg_path.is_file():
-        raise DataFileError(f"{cfg_path} is missing; {run_dir} is not a geomem train run folder")
-    tcfg = load_config(TrainConfig, cfg_path)
-    weights = Path(ckpt) / "ema.safetensors"
-    if not weights.is_file():
-        raise DataFileError(f"{weights} is missing; the checkpoint is incomplete (rerun the train stage)")
-    unet = build_unet(tcfg.model, tuple(tcfg.data.size))
-    load_weights(unet, weights)
-    d = tcfg.data
-    meta = {"family": d.family, "vmin": d.vmin, "vmax": d.vmax, "size": list(d.size), "n": d.n, "seed": d.seed,
-            "spacing": d.spacing}
-    prior = LearnedPrior(unet.to(device).eval(), tcfg.noise.sigma_data, (tcfg.noise.sigma_min, tcfg.noise.sigma_max),
-                         model_set=meta)
-    return prior
 
 
 def _run_dirs(config: SweepConfig, out: Path, only: str | None) -> list[tuple[int, int, Path]]:
@@ -246,7 +211,7 @@ def stage_samples(config: SweepConfig, out: Path, ms: ModelSet, only: str | None
         nulls_path = folder / f"nulls_n{n}.npz"
         if not nulls_path.is_file():
             nulls = null_baselines(train_x, heldout)
-            write_npz(nulls_path, **{k: v for g, r in nulls.items() for k, v in ratios_to_arrays(g, r).items()})
+            write_npz(nulls_path, **{k: v for g, r in nulls.items() for k, v in r.to_arrays(g).items()})
         ckpts = checkpoints(run_dir)
         if not ckpts:
             raise DataFileError(f"{run_dir} has no checkpoints; run the train stage first (or fix priors_dir)")
@@ -263,7 +228,7 @@ def stage_samples(config: SweepConfig, out: Path, ms: ModelSet, only: str | None
             ratios = memorization_ratios(x, torch.as_tensor(train_x, device=x.device))
             x = x.cpu().numpy()
             keep = x[: s.keep]
-            write_npz(path, step=step, wall_s=time.perf_counter() - t0, **ratios_to_arrays("samples", ratios),
+            write_npz(path, step=step, wall_s=time.perf_counter() - t0, **ratios.to_arrays("samples"),
                       kept_normalized=keep, kept_velocity=ms.parameterization.to_velocity(keep),
                       kept_nearest=ms.models[ratios.nearest[: s.keep]])
             if progress:
@@ -275,76 +240,59 @@ def _heldout(config: SweepConfig, x_all: np.ndarray) -> np.ndarray:
     return x_all[start:][: config.model_set.n_heldout_null]
 
 
-def compare_config(config: SweepConfig) -> CompareConfig:
-    """The :class:`CompareConfig` whose posterior and scoring settings the posterior stage shares."""
-    return CompareConfig(priors=(), train_sizes=tuple(sorted(config.train_sizes)), truths=(config.truth,),
-                         noise=config.noise, chains=config.chains, seed=config.seed, workers=config.workers,
-                         n_boot=config.n_boot, model_set=config.model_set, survey=config.survey, dps=config.dps,
-                         linearized=config.linearized)
-
-
-def stage_posteriors(config: SweepConfig, out: Path, ms: ModelSet, progress: bool = True) -> None:
-    """DPS with each final learned prior and, per N, the memorized / linearized / lookup posteriors, all scored."""
-    from geomem.experiments.compare import (
-        build_operator,
-        dask_client,
-        forward_all,
-        posteriors_for_size,
-        score_posteriors,
-    )
-
-    cc = compare_config(config)
+def stage_posteriors(config: SweepConfig, out: Path, progress: bool = True) -> None:
+    """A posterior sampler with each learned prior at its posterior checkpoints and, per N, the memorized /
+    linearized / lookup posteriors (computed once per N, cached by content), all scored."""
     out = Path(out)
     folder = out / "posteriors"
     folder.mkdir(parents=True, exist_ok=True)
+    problem = Problem.build(config.model_set, config.survey)
     sizes = sorted(config.train_sizes)
-    n_max = max(sizes)
-    x_all = ms.normalized().astype(np.float64)
-    param = ms.parameterization
-    heldout = _heldout(config, x_all)
-    t_idx = truth_index(config.truth, config.model_set.heldout_start, len(ms), min(sizes))
-    tag = config.truth.replace(":", "")
-    op = build_operator(ms, config.survey)
-    op.geometry.check_dispersion(ms.vmin)
-    cache = out / "cache"
-    cache.mkdir(exist_ok=True)
-    with dask_client(config.workers) as client:
-        f_path = cache / f"forward_train_{n_max}.npz"
-        if not f_path.is_file():
-            write_npz(f_path, F=forward_all(op, ms.models[:n_max], client))
-        F_train = np.load(f_path)["F"]
-        v_true = ms.models[t_idx]
-        y_clean = F_train[t_idx] if t_idx < n_max else op.forward(v_true)
-        gamma = float(config.noise * np.sqrt(np.mean(y_clean.astype(np.float64) ** 2)))
-        noise = np.random.default_rng([config.seed, t_idx]).standard_normal(y_clean.shape)
-        y = y_clean.astype(np.float64) + gamma * noise
-        write_npz(folder / "truth.npz", velocity=v_true, y=y, gamma=gamma, index=t_idx)
-        widths = sorted(config.capacity.widths)
-        root = training_root(config, out)
-        first_cache = None
+    root = training_root(config, out)
+    workers = None if config.workers < 0 else config.workers
+    with dask_client(workers) as client:
+        F_train = problem.forward_train(max(sizes), client, progress)
+        t_idx, lik = problem.likelihood(config.truth, config.noise, config.seed, min(sizes), F_train, client)
+        write_npz(folder / "truth.npz", velocity=problem.model_set.models[t_idx], y=lik.y, gamma=lik.gamma,
+                  index=t_idx)
+        base = {"models": problem.digest, "data": digest_array(lik.y), "gamma": lik.gamma,
+                "survey": problem.operator_key(), "chains": config.chains, "seed": config.seed}
         for n in sizes:
-            nulls = null_baselines(x_all[:n], heldout)
-            for w in widths:
+            train_x = problem.train(n)
+            nulls = null_baselines(train_x, problem.heldout_null)
+            rng = np.random.default_rng([config.seed, n])
+            shared = {"lookup": lookup_posterior(lik, train_x, F_train, config.chains, rng)}
+            key = stage_key(kind="linearized", n=n, settings=to_dict(config.linearized), sigma=config.dps.sigma_min,
+                            **base)
+            shared["linearized"] = cached_posterior(
+                out / "cache" / f"linearized_n{n}.npz", key, "linearized",
+                functools.partial(linearized_posterior, lik, train_x, F_train, config.dps.sigma_min, config.linearized,
+                                  config.chains, rng, shared["lookup"].component_weights))
+            key = stage_key(kind="memorized", n=n, settings=to_dict(config.dps), **base)
+            shared["memorized"] = cached_posterior(
+                out / "cache" / f"memorized_n{n}.npz", key, "memorized",
+                functools.partial(sampled_posterior, memorized_prior(train_x), lik, config.chains, config.dps,
+                                  config.seed, progress))
+            for w in sorted(config.capacity.widths):
                 run_dir = root / run_name(n, w)
                 for step, ckpt in posterior_checkpoints(config, run_dir):
-                    key = f"{run_name(n, w)}_s{step}"
-                    metrics_path = folder / f"metrics_{key}.json"
-                    if metrics_path.is_file():
-                        continue
-                    learned = checkpoint_prior(run_dir, ckpt)
-                    step_cache = cache / f"w{w}_s{step}"  # the learned DPS run depends on the checkpoint
-                    step_cache.mkdir(exist_ok=True)
-                    first_cache = first_cache or step_cache
-                    _share_memorized_cache(first_cache, step_cache, tag, n)
-                    result = posteriors_for_size(cc, op, client, learned, n, x_all, F_train, y, gamma, param,
-                                                  step_cache, tag, progress)
-                    samples_v = {k: param.to_velocity(v["x"]) for k, v in result.items()}
-                    scores, arrays = score_posteriors(cc, result, samples_v, x_all[:n], nulls, v_true, y, gamma,
-                                                      param, ms)
-                    write_npz(folder / f"{key}.npz", **{f"{k}__velocity": s for k, s in samples_v.items()},
-                              **{f"{k}__misfit": v["misfit"] for k, v in result.items()}, **arrays)
-                    scores.update({"step": step, "width": w, "gamma": gamma, "truth": config.truth})
-                    write_json(metrics_path, scores)
+                    name = f"{run_name(n, w)}_s{step}"
+                    key = stage_key(kind="learned", n=n, prior=digest_path(ckpt / "ema.safetensors"),
+                                    settings=to_dict(config.dps), **base)
+                    learned = cached_posterior(
+                        out / "cache" / f"learned_{name}.npz", key, "learned",
+                        lambda run_dir=run_dir, ckpt=ckpt: sampled_posterior(
+                            checkpoint_prior(run_dir, ckpt), lik, config.chains, config.dps, config.seed, progress))
+                    posts = {**shared, "learned": learned}
+                    ms = problem.model_set
+                    scores, arrays = score_posteriors(posts, train_x, nulls, lik, config.n_boot, config.seed,
+                                                      ms.vmax - ms.vmin)
+                    velocities = {f"{k}__velocity": problem.parameterization.to_velocity(p.samples)
+                                  for k, p in posts.items()}
+                    misfits = {f"{k}__misfit": p.misfit for k, p in posts.items()}
+                    write_npz(folder / f"{name}.npz", **velocities, **misfits, **arrays)
+                    scores.update({"step": step, "width": w, "gamma": lik.gamma, "truth": config.truth})
+                    write_json(folder / f"metrics_{name}.json", scores)
 
 
 def posterior_checkpoints(config: SweepConfig, run_dir: Path) -> list[tuple[int, Path]]:
@@ -360,16 +308,6 @@ def posterior_checkpoints(config: SweepConfig, run_dir: Path) -> list[tuple[int,
     return [(s, c) for s, c in ckpts if s in want]
 
 
-def _share_memorized_cache(src: Path, dst: Path, tag: str, n: int) -> None:
-    """The memorized, linearized and lookup posteriors of N depend on neither the UNet width nor the checkpoint:
-    copy the cached runs of the first (width, step) so that each is computed once per N."""
-    if src == dst or not src.is_dir():
-        return
-    for name in (f"dps_memorized_{tag}_n{n}.npz", f"linearized_{tag}_n{n}.npz"):
-        if (src / name).is_file() and not (dst / name).is_file():
-            shutil.copyfile(src / name, dst / name)
-
-
 # ------------------------------------------------------------------------------------------ tables
 def sample_rows(config: SweepConfig, out: Path) -> list[dict]:
     """One row per (N, w, step): every criterion's sample rate and null rates, with bootstrap intervals."""
@@ -382,11 +320,12 @@ def sample_rows(config: SweepConfig, out: Path) -> list[dict]:
             continue
         with np.load(nulls_path) as f:
             nulls_arr = {k: f[k] for k in f.files}
-        nulls = {g: ratios_from_arrays(nulls_arr, g) for g in ("heldout", "leave_one_out")}
+        nulls = {g: MemorizationRatios.from_arrays(nulls_arr, g) for g in ("heldout", "leave_one_out")}
         for path in files:
             with np.load(path) as f:
                 arr = {k: f[k] for k in f.files}
-            rep = rebuild_report({"samples": ratios_from_arrays(arr, "samples"), **nulls}, config.n_boot, config.seed)
+            ratios = MemorizationRatios.from_arrays(arr, "samples")
+            rep = report_from_ratios({"samples": ratios, **nulls}, config.n_boot, config.seed)
             rows.append({"n": n, "width": w, "step": int(arr["step"]), "n_samples": len(rep.samples),
                          "sample_wall_s": float(arr["wall_s"]), "memorization": rep.to_dict(),
                          "distinct_nearest": int(np.unique(rep.samples.nearest).size)})
@@ -444,10 +383,6 @@ def _from_train_log(run_dir: Path) -> dict:
             "models_per_s_median": float(np.median(speeds)) if speeds else None}
 
 
-def fmt_rate(r: dict) -> str:
-    return f"{r['rate']:.3f} [{r['low']:.3f}, {r['high']:.3f}]"
-
-
 # ------------------------------------------------------------------------------------------ driver
 def run_sweep(config: SweepConfig, out: str | Path, only: str | None = None, progress: bool = True) -> dict:
     """Run the configured stages into run folder ``out``; return the metrics (also ``metrics.json``)."""
@@ -465,7 +400,7 @@ def run_sweep(config: SweepConfig, out: str | Path, only: str | None = None, pro
         elif stage == "samples":
             stage_samples(config, out, ms, only, progress)
         elif stage == "posteriors":
-            stage_posteriors(config, out, ms, progress)
+            stage_posteriors(config, out, progress)
         timings[stage] = time.perf_counter() - t0
     metrics = {"criterion": PRIMARY, "train_sizes": sorted(config.train_sizes),
                "widths": sorted(config.capacity.widths), "training": training_rows(config, out),

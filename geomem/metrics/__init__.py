@@ -1,4 +1,17 @@
-"""Memorization metrics (nearest-neighbour ratios with null baselines) and posterior quality metrics."""
+"""Memorization metrics (nearest-neighbour ratios with null baselines) and posterior quality metrics.
+
+Every memorization rate comes with its nulls: held-out models scored against the same training set, and
+leave-one-out within it.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> train, heldout = rng.standard_normal((20, 8)), rng.standard_normal((10, 8))
+>>> copies = train[:5] + 1e-3 * rng.standard_normal((5, 8))  # near-copies of training models
+>>> rep = memorization_report(copies, train, heldout=heldout)
+>>> rates = rep.rates["d1/mean(d2..dk) < 0.5"]
+>>> rates["samples"].rate, rates["heldout"].rate
+(1.0, 0.1)
+"""
 
 from geomem.metrics.memorization import (
     DEFAULT_CRITERIA,

@@ -60,10 +60,12 @@ class Criterion:
         return getattr(ratios, self.statistic) < self.threshold
 
 
+#: the criterion of geomem's tables and figures: memorized if ``d1/mean(d2..dk) < 0.5``
+PRIMARY_CRITERION = Criterion("d1/mean(d2..dk) < 0.5", "ratio_k", 0.5)
 #: the conventions used in the literature: ``d1/d2 < 1/3``; ``d1/mean(d2..dk) < 0.5`` and ``< 0.7``
 DEFAULT_CRITERIA: tuple[Criterion, ...] = (
     Criterion("d1/d2 < 1/3", "ratio_12", 1.0 / 3.0),
-    Criterion("d1/mean(d2..dk) < 0.5", "ratio_k", 0.5),
+    PRIMARY_CRITERION,
     Criterion("d1/mean(d2..dk) < 0.7", "ratio_k", 0.7),
 )
 
@@ -193,6 +195,17 @@ class MemorizationRatios:
     def to_dict(self) -> dict[str, Any]:
         return {"d1": self.d1, "d2": self.d2, "dk_mean": self.dk_mean, "ratio_12": self.ratio_12,
                 "ratio_k": self.ratio_k, "nearest": self.nearest, "k": self.k, "n_train": self.n_train}
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """Arrays for an ``.npz``, keys ``<prefix>__<field>``."""
+        return {f"{prefix}__{k}": np.asarray(v) for k, v in self.to_dict().items()}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, prefix: str) -> MemorizationRatios:
+        """Inverse of :meth:`to_arrays`."""
+        head = prefix + "__"
+        fields = {k[len(head):]: v for k, v in arrays.items() if k.startswith(head) and "__" not in k[len(head):]}
+        return cls(**{k: (int(v) if k in ("k", "n_train") else v) for k, v in fields.items()})
 
 
 def memorization_ratios(
@@ -357,6 +370,17 @@ class MemorizationReport:
         for g in self.groups:
             out["median_ratio_k"][g] = float(np.median(self.ratios(g).ratio_k))
         return out
+
+
+def report_from_ratios(groups: dict[str, MemorizationRatios], n_boot: int, seed: int) -> MemorizationReport:
+    """A :class:`MemorizationReport` from ratio records (``{"samples": …, "heldout": …, "leave_one_out": …}``)
+    with bootstrap draws from one generator seeded ``seed`` in a fixed order (criteria, then groups), so a report
+    rebuilt from saved records shows identical rates."""
+    gen = np.random.default_rng(seed)
+    rates = {c.name: {g: bootstrap_rate(c.flags(r), n_boot=n_boot, rng=gen) for g, r in groups.items()}
+             for c in DEFAULT_CRITERIA}
+    nulls = {g: r for g, r in groups.items() if g != "samples"}
+    return MemorizationReport(samples=groups["samples"], nulls=nulls, rates=rates)
 
 
 def memorization_report(

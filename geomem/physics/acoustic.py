@@ -197,6 +197,9 @@ class AcousticOperator(ForwardOperator):
             return self._dv
         from devito import Eq, Function, Grid, Operator, SparseTimeFunction, TimeFunction
 
+        from geomem.env import quiet_devito
+
+        quiet_devito()
         nxp, nzp = self.padded_shape
         dz, dx = self.spacing
         grid = Grid(

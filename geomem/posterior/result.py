@@ -14,6 +14,11 @@ Samples are in the prior's (normalized) coordinates, ``(S, *model_shape)`` float
   ``forwards_per_sample`` (PDE solves), ``wall_time_s``, ``ess`` where defined.
 
 Metrics and reports read only this shape.
+
+>>> import numpy as np
+>>> post = PosteriorSamples("example", samples=np.zeros((4, 2)), misfit=np.full(4, 3.0), gamma=1.5, n_data=4)
+>>> post.misfit_over_noise, post.ess
+(array([1., 1., 1., 1.]), 4.0)
 """
 
 from __future__ import annotations
@@ -103,19 +108,26 @@ class PosteriorSamples:
         return np.bincount(idx, weights=w, minlength=len(train))
 
     def to_arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
-        """Arrays for an ``.npz`` (keys prefixed ``prefix``); ``info`` is not included (it goes to JSON)."""
+        """Arrays for an ``.npz`` (keys prefixed ``prefix``); numeric ``info`` entries are kept as ``info__<name>``,
+        the others (``method`` and strings) are not."""
         out = {"samples": self.samples, "misfit": self.misfit, "diverged": self.diverged,
                "gamma": np.float64(self.gamma), "n_data": np.int64(self.n_data)}
         for name in ("weights", "component_weights", "component_means", "history"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = np.asarray(value)
+        for name, value in self.info.items():
+            a = np.asarray(value)
+            if a.dtype.kind in "biuf":
+                out[f"info__{name}"] = a
         return {f"{prefix}{k}": v for k, v in out.items()}
 
     @classmethod
-    def from_arrays(cls, arrays: dict, method: str, prefix: str = "", info: dict | None = None) -> PosteriorSamples:
-        """Inverse of :meth:`to_arrays`."""
+    def from_arrays(cls, arrays: dict, method: str, prefix: str = "") -> PosteriorSamples:
+        """Inverse of :meth:`to_arrays` (scalar info entries come back as Python numbers)."""
         get = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
         optional = {k: get[k] for k in ("weights", "component_weights", "component_means", "history") if k in get}
+        info = {k[len("info__"):]: (v.item() if np.ndim(v) == 0 else v) for k, v in get.items()
+                if k.startswith("info__")}
         return cls(method, get["samples"], get["misfit"], float(get["gamma"]), int(get["n_data"]),
-                   diverged=get["diverged"], info=dict(info or {}), **optional)
+                   diverged=get["diverged"], info=info, **optional)

@@ -45,6 +45,18 @@ from geomem.runs import atomic_path, write_json
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+#: learned priors shipped inside the package (``geomem/priors/shipped/<name>``), trained on the first N models of
+#: the default model set; ``LearnedPrior.from_pretrained("n50")`` finds them wherever geomem is installed
+SHIPPED = ("n50", "n1000")
+
+
+def shipped_prior_path(name: str) -> Path:
+    """The folder of a shipped prior (package data)."""
+    from importlib import resources
+
+    if name not in SHIPPED:
+        raise ConfigError(f"no shipped prior named {name!r}; shipped priors: {', '.join(SHIPPED)}")
+    return Path(str(resources.files("geomem.priors") / "shipped" / name))
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
@@ -260,7 +272,15 @@ class LearnedPrior(Denoiser):
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: torch.device | str = "cpu",
                         dtype: torch.dtype = torch.float32) -> LearnedPrior:
-        """Load a prior written by :meth:`save_pretrained` (local files only); weights cast to ``dtype``."""
+        """Load a prior written by :meth:`save_pretrained` (local files only), or a shipped prior by name
+        (:data:`SHIPPED`); weights cast to ``dtype``.
+
+        >>> prior = LearnedPrior.from_pretrained("n50")
+        >>> prior.model_shape, prior.model_set["n"]
+        ((1, 64, 64), 50)
+        """
+        if str(directory) in SHIPPED and not Path(directory).exists():
+            directory = shipped_prior_path(str(directory))
         directory = Path(directory)
         cfg = read_config(directory)
         weights = weights_path(directory, cfg)

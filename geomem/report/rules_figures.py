@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 from geomem.report import save_figure
 
@@ -39,7 +36,8 @@ def rules_figures(metrics: dict, folder: str | Path) -> list[Path]:
     res = metrics["results"]
     alpha = min(r["alpha"] for r in res.values())
     paths = []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, kind in zip(axes, ("exception", "rule"), strict=True):
         for c, (x, y) in _series(res, lambda r, k=kind: r["memorization"][f"memorized_{k}"], alpha).items():
             ax.plot(x, y, "o-", label=f"capacity {c}")
@@ -52,7 +50,9 @@ def rules_figures(metrics: dict, folder: str | Path) -> list[Path]:
     fig.suptitle(f"α = {alpha:g}")
     paths.append(_save(fig, folder / "memorized_vs_epsilon.png"))
 
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = Figure(figsize=(5, 3.6), layout="constrained")
+
+    ax = fig.subplots()
     for _, r in sorted(res.items()):
         m = r["memorization"]
         if m["exception_copies"]:
@@ -62,7 +62,9 @@ def rules_figures(metrics: dict, folder: str | Path) -> list[Path]:
     ax.legend(fontsize=7)
     paths.append(_save(fig, folder / "coverage_vs_copies.png"))
 
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = Figure(figsize=(5, 3.6), layout="constrained")
+
+    ax = fig.subplots()
     for s in next(iter(res.values()))["generalization"]:
         for c, (x, y) in _series(res, lambda r, s=s: r["generalization"][s]["gen_ratio"], alpha).items():
             ax.plot(x, y, "o-", label=f"capacity {c}, σ={s}")

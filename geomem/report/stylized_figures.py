@@ -15,10 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 from geomem.report import save_figure
 
@@ -34,7 +32,8 @@ def _unit_area(f: np.ndarray, x: np.ndarray) -> np.ndarray:
 def plot_1d(a: dict, path: Path) -> Path:
     sigmas = np.asarray(a["sigmas"])
     x = a["1d_grid"]
-    fig, axes = plt.subplots(1, len(sigmas), figsize=(4.6 * len(sigmas), 3.8), squeeze=False)
+    fig = Figure(figsize=(4.6 * len(sigmas), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(sigmas), squeeze=False)
     for k, (ax, s) in enumerate(zip(axes[0], sigmas, strict=True)):
         ax.plot(x, a[f"1d_prior_{k}"], color="0.55", lw=1.2, label="prior $p_\\sigma(x)$")
         lik = _unit_area(a[f"1d_likelihood_{k}"], x)
@@ -51,7 +50,6 @@ def plot_1d(a: dict, path: Path) -> Path:
     axes[0, 0].set_ylabel("density")
     axes[0, 0].legend(fontsize=8, loc="upper left")
     fig.suptitle("1-D stylized problem: $F(x) = x + 0.3x^3$, y = 0")
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -60,7 +58,8 @@ def plot_2d(a: dict, path: Path) -> Path:
     g = a["2d_axis"]
     names = [("prior", "prior $p_\\sigma$"), ("likelihood", "likelihood"), ("exact", "exact posterior"),
              ("linearized", "linearized posterior")]
-    fig, axes = plt.subplots(len(sigmas), 4, figsize=(13, 3.2 * len(sigmas)), squeeze=False)
+    fig = Figure(figsize=(13, 3.2 * len(sigmas)), layout="constrained")
+    axes = fig.subplots(len(sigmas), 4, squeeze=False)
     for k, s in enumerate(sigmas):
         for j, (key, title) in enumerate(names):
             ax = axes[k, j]
@@ -73,7 +72,6 @@ def plot_2d(a: dict, path: Path) -> Path:
             ax.set_xlabel("$x_1$")
             ax.set_ylabel("$x_2$")
     fig.suptitle("2-D stylized problem: training models (○), truth (★); thin spikes at small σ: see the zoom")
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -81,7 +79,8 @@ def plot_2d_zoom(a: dict, path: Path) -> Path:
     z1, z2 = a["2d_zoom_x1"], a["2d_zoom_x2"]
     ex, li = a["2d_zoom_exact"], a["2d_zoom_linearized"]
     levels = np.linspace(0, max(ex.max(), li.max()), 12)[1:]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2))
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2)
     for ax, field, title in ((axes[0], ex, "exact posterior"), (axes[1], li, "linearized posterior")):
         cs = ax.contourf(z1, z2, field.T, levels=np.concatenate([[0], levels]), cmap="viridis")
         ax.contour(z1, z2, ex.T, levels=levels, colors="w", linewidths=0.6)
@@ -94,15 +93,15 @@ def plot_2d_zoom(a: dict, path: Path) -> Path:
         ax.set_title(f"{title}, $\\sigma$ = {float(a['2d_zoom_sigma']):g}", fontsize=10)
         fig.colorbar(cs, ax=ax, shrink=0.8, label="density")
     axes[1].legend(fontsize=8, title="white lines: exact", title_fontsize=8)
-    fig.tight_layout()
     return _save(fig, path)
 
 
 def plot_effective_modes(a: dict, path: Path) -> Path:
     sig = a["modes_sigmas"]
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig = Figure(figsize=(7, 4.6), layout="constrained")
+    ax = fig.subplots()
     for i, n in enumerate(np.asarray(a["modes_n_train"])):
-        color = plt.cm.viridis(i / max(1, len(a["modes_n_train"]) - 1))
+        color = matplotlib.colormaps["viridis"](i / max(1, len(a["modes_n_train"]) - 1))
         ax.plot(sig, a[f"modes_exact_{n}"], color=color, lw=2, label=f"N = {n}")
         ax.plot(sig, a[f"modes_linearized_{n}"], color=color, lw=1.2, ls="--")
         ax.axvline(float(a[f"modes_sigma_crit_{n}"]), color=color, ls=":", lw=1.2)
@@ -116,7 +115,6 @@ def plot_effective_modes(a: dict, path: Path) -> Path:
     ax.set_title("Effective posterior modes, N models evenly spaced on [-3, 3]")
     ax.legend(fontsize=8, ncol=2)
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
     return _save(fig, path)
 
 

@@ -9,30 +9,22 @@ from typing import Any
 
 import numpy as np
 
-from geomem.runs import atomic_path
+from geomem.report import save_figure
 
 
 def _save(fig, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def plot_loss_curve(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """Training loss (log scale) and learning rate against optimizer step, from ``train_log.jsonl`` records."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     steps = np.array([r["step"] for r in records], dtype=float)
     loss = np.array([r["loss"] for r in records], dtype=float)
     lr = np.array([r["lr"] for r in records], dtype=float)
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5), layout="constrained")
+    ax = fig.subplots()
     ax.semilogy(steps, loss, color="C0", label="loss")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("denoising loss (EDM-weighted)")
@@ -52,17 +44,15 @@ def plot_gallery(samples: np.ndarray, nearest: np.ndarray, distances: np.ndarray
     ``samples`` and ``nearest`` are ``(B, 1, nz, nx)`` (velocity or normalized; ``unit`` labels the colour bar),
     ``distances`` ``(B,)`` is the Euclidean distance (in the normalized coordinates used for the search).
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     b = min(len(samples), max_cols * 4)
     cols = min(max_cols, b)
     pairs = int(np.ceil(b / cols))
     lo = float(np.min(samples[:b])) if vmin is None else vmin
     hi = float(np.max(samples[:b])) if vmax is None else vmax
-    fig, axes = plt.subplots(2 * pairs, cols, figsize=(1.6 * cols, 3.3 * pairs), squeeze=False)
+    fig = Figure(figsize=(1.6 * cols, 3.3 * pairs), layout="constrained")
+    axes = fig.subplots(2 * pairs, cols, squeeze=False)
     im = None
     for k in range(pairs * cols):
         r, c = divmod(k, cols)

@@ -12,9 +12,10 @@ import pytest
 from geomem.cli import main
 from geomem.config import load_config
 from geomem.errors import ConfigError, DataFileError
-from geomem.experiments.compare import CompareConfig, load_model_set, run_compare
+from geomem.experiments.compare import CompareConfig, run_compare
 from geomem.priors.learned import UNetConfig
 from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, train
+from geomem.workflow.problem import load_model_set
 
 TINY_TOML = "data/configs/compare_tiny.toml"
 

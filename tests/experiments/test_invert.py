@@ -15,7 +15,7 @@ def test_invert_with_memorized_prior_writes_samples(tmp_path):
     assert main(["invert", "--prior", "memorized", "--chains", "3", "--out", str(out), "truth=train:2", *TINY]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     with np.load(out / "samples.npz") as f:
-        assert f["velocity"].shape == (3, 1, 16, 16) and f["misfit_history"].shape == (8, 3)
+        assert f["velocity"].shape == (3, 1, 16, 16) and f["history"].shape == (8, 3)
         assert np.isfinite(f["velocity"]).all()
         y, gamma = f["y"], float(f["gamma"])
     assert metrics["n_diverged"] == 0 and "rmse" in metrics

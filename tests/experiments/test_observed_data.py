@@ -6,28 +6,28 @@ import segyio
 
 from geomem.cli import main
 from geomem.errors import ConfigError, DataFileError, ShapeError
-from geomem.experiments.compare import ModelSetSettings, SurveySettings, build_operator, load_model_set, load_observed
-from geomem.physics.observed import write_segy_shots
+from geomem.physics.observed import read_observed, write_segy_shots
+from geomem.workflow.problem import ModelSetSettings, SurveySettings, build_operator, load_model_set
 
 SHAPE = (2, 30, 16)  # n_src, nt, n_rec
 
 
-def _write_segy(path, y):
-    """Traces shot by shot, receiver by receiver, IEEE floats."""
-    segyio.tools.from_array2D(str(path), y.transpose(0, 2, 1).reshape(-1, y.shape[1]).astype(np.float32), format=5)
-
-
-def test_segy_shot_records_round_trip(tmp_path):
-    y = np.random.default_rng(0).standard_normal(SHAPE).astype(np.float32)
-    _write_segy(tmp_path / "shots.sgy", y)
-    np.testing.assert_array_equal(load_observed(tmp_path / "shots.sgy", SHAPE, 0.1), y)
+def test_segy_without_its_survey_in_the_headers_is_refused(tmp_path):
+    """Counts alone are not enough: a 4 ms interval or missing coordinates are refused (physics/observed.py)."""
+    ms = load_model_set(ModelSetSettings(n=4, size=16, heldout_start=2))
+    op = build_operator(ms, SurveySettings(t_max=200.0, nbl=6, n_src=2))
+    y = np.random.default_rng(0).standard_normal(op.data_shape).astype(np.float32)
+    flat = y.transpose(0, 2, 1).reshape(-1, y.shape[1])
+    segyio.tools.from_array2D(str(tmp_path / "4ms.sgy"), flat, dt=4000)
+    with pytest.raises(ConfigError, match="sampled every 4 ms"):
+        read_observed(tmp_path / "4ms.sgy", op.geometry)
+    segyio.tools.from_array2D(str(tmp_path / "bare.sgy"), flat, dt=int(round(op.geometry.dt * 1000)))
+    with pytest.raises(DataFileError, match="coordinates"):
+        read_observed(tmp_path / "bare.sgy", op.geometry)
+    write_segy_shots(tmp_path / "ok.sgy", y, op.geometry, order="receiver")
+    np.testing.assert_array_equal(read_observed(tmp_path / "ok.sgy", op.geometry), y)
     with pytest.raises(ShapeError, match="traces"):
-        load_observed(tmp_path / "shots.sgy", (3, 30, 16), 0.1)
-    (tmp_path / "junk.sgy").write_bytes(b"not a segy file" * 10)
-    with pytest.raises(DataFileError, match="SEG-Y"):
-        load_observed(tmp_path / "junk.sgy", SHAPE, 0.1)
-    with pytest.raises(DataFileError, match="does not exist"):
-        load_observed(tmp_path / "none.sgy", SHAPE, 0.1)
+        read_observed(tmp_path / "ok.sgy", build_operator(ms, SurveySettings(t_max=200.0, nbl=6, n_src=3)).geometry)
 
 
 def test_geometry_file_sets_sources_and_receivers(tmp_path):

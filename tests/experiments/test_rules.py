@@ -8,8 +8,9 @@ import pytest
 
 from geomem.cli import main
 from geomem.config import load_config
-from geomem.experiments.rules import RulesConfig, capacity_unet, memorization_by_kind
+from geomem.experiments.rules import RulesConfig, memorization_by_kind
 from geomem.geology.mixtures import MixtureSettings, heldout_exceptions, heldout_rules, make_mixture_set, mixture_labels
+from geomem.workflow.training import capacity_unet
 
 TINY = "data/configs/rules_tiny.toml"
 FAST = ["epsilons=[0.5]", "training.steps=8", "n_samples=6", "sample_steps=4", "posterior.dps.steps=3"]
@@ -68,13 +69,13 @@ def test_bad_input(tmp_path):
 
 def test_training_jobs_spread_over_visible_gpus(monkeypatch, tmp_path):
     """device = "auto" with several GPUs: job i trains on cuda:(i mod #GPUs); explicit devices are kept."""
-    import geomem.experiments.rules as rules_mod
-    from geomem.experiments.rules import TrainingSettings, train_all, train_config
+    import geomem.workflow.training as training_mod
+    from geomem.workflow.training import TrainingSettings, train_all, train_config
 
     seen = []
-    monkeypatch.setattr(rules_mod.torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(rules_mod.torch.cuda, "device_count", lambda: 2)
-    monkeypatch.setattr(rules_mod, "_train_job", lambda cfg, out, path: seen.append(cfg.device))
+    monkeypatch.setattr(training_mod.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(training_mod.torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(training_mod, "_train_job", lambda cfg, out, path: seen.append(cfg.device))
     jobs = [(train_config(TrainingSettings(device=d), 8, 16, 0, f"j{i}"), tmp_path / f"j{i}", tmp_path / "s.npz")
             for i, d in enumerate(["auto", "auto", "auto", "cpu"])]
     train_all(jobs, workers=0)

@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from geomem.errors import GeomemError
-from geomem.experiments.select import (
+from geomem.geology import ModelSet
+from geomem.geology.mixtures import MixtureSettings, make_mixture_set, mixture_labels
+from geomem.priors.memorized import MemorizedPrior
+from geomem.workflow.selection import (
     RuleSettings,
     ScoreSettings,
     cap_clusters,
@@ -19,9 +22,6 @@ from geomem.experiments.select import (
     selected_set,
     training_coverage,
 )
-from geomem.geology import ModelSet
-from geomem.geology.mixtures import MixtureSettings, make_mixture_set, mixture_labels
-from geomem.priors.memorized import MemorizedPrior
 
 
 class Zero:
@@ -181,8 +181,8 @@ def test_select_cli_tiny(tmp_path):
 
     # a rerun on the same folder (how the CPU adds posteriors to a GPU run) reuses the priors, the selection scores
     # and the drawn samples: no training, scoring or sampling happens, and the memorization numbers are identical
-    import geomem.experiments.rules as rules_mod
     import geomem.experiments.select as select_mod
+    import geomem.workflow.training as training_mod
 
     def refuse(*args, **kwargs):
         raise AssertionError("recomputed a finished piece")
@@ -198,8 +198,8 @@ def test_select_cli_tiny(tmp_path):
 
     mp = pytest.MonkeyPatch()
     mp.setattr(LearnedPrior, "from_pretrained", load_but_not_the_scorer)
-    mp.setattr(rules_mod, "sample", refuse)
-    mp.setattr(rules_mod, "train", refuse)
+    mp.setattr(training_mod, "sample", refuse)
+    mp.setattr(training_mod, "train", refuse)
     try:
         assert main(["select", "-c", "data/configs/select_tiny.toml", "-o", str(out), "score_steps=4",
                      "training.steps=6", "n_samples=6", "sample_steps=4", "posterior.enabled=false"]) == 0
@@ -212,7 +212,7 @@ def test_select_cli_tiny(tmp_path):
     # other sample settings are not served from the stale file
     with pytest.raises(AssertionError, match="recomputed"):
         with pytest.MonkeyPatch.context() as mp2:
-            mp2.setattr(rules_mod, "sample", refuse)
+            mp2.setattr(training_mod, "sample", refuse)
             from geomem.config import load_config
 
             select_mod.run_select(load_config(select_mod.SelectConfig, "data/configs/select_tiny.toml", {

@@ -12,9 +12,11 @@ import torch
 from geomem.cli import main
 from geomem.config import load_config
 from geomem.errors import ConfigError
-from geomem.experiments.compare import load_model_set
-from geomem.experiments.sweep import PRIMARY, SweepConfig, checkpoint_prior, checkpoints, grid, run_name, run_sweep
+from geomem.experiments.sweep import SweepConfig, grid, run_name, run_sweep
 from geomem.priors.learned import LearnedPrior
+from geomem.workflow.priors import checkpoint_prior, checkpoints
+from geomem.workflow.problem import load_model_set
+from geomem.workflow.scoring import PRIMARY
 
 TINY = "data/configs/sweep_tiny.toml"
 # smaller still than the shipped tiny config, to keep the test near 30 s on one core

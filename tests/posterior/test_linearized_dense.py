@@ -68,7 +68,8 @@ def test_linear_high_dim_equals_brute_force_density(d, m):
     log_prior = MemorizedPrior(torch.from_numpy(train)).log_density(torch.from_numpy(xs), sigma).numpy()
     np.testing.assert_allclose(lp.log_density(xs), log_lik + log_prior - log_py, rtol=0, atol=1e-10)
     # both factorizations give the same mixture
-    other = LinearizedPosterior.from_likelihood(Likelihood(op, y, gamma), train, sigma, space="model" if m <= d else "data")
+    other = LinearizedPosterior.from_likelihood(Likelihood(op, y, gamma), train, sigma,
+                                                space="model" if m <= d else "data")
     for a, b in [(lp.log_weights, other.log_weights), (lp.means, other.means), (lp.covariances, other.covariances)]:
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
 
@@ -125,6 +126,7 @@ def test_bad_input():
     with pytest.raises(ValueRangeError, match="NaN"):
         LinearizedPosterior.from_likelihood(Likelihood(op, np.array([np.nan]), 0.3), TRAIN_1D, 0.3)
     with pytest.raises(ShapeError, match="non-empty"):
-        LinearizedPosterior.from_arrays(Likelihood.of_data(y, 0.3), np.zeros((0, 1)), np.zeros((0, 1)), np.zeros((0, 1, 1)), 0.3)
+        LinearizedPosterior.from_arrays(Likelihood.of_data(y, 0.3), np.zeros((0, 1)), np.zeros((0, 1)),
+                                        np.zeros((0, 1, 1)), 0.3)
     with pytest.raises(ValueRangeError, match="space"):
         LinearizedPosterior.from_likelihood(Likelihood(op, y, 0.3), TRAIN_1D, 0.3, space="dense")

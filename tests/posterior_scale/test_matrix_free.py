@@ -40,7 +40,8 @@ def problem():
 def test_full_rank_equals_closed_form(problem, sigma):
     op, train, y = problem
     gamma = 0.2
-    post = MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, gamma), train, sigma, rank=op.model_shape[0], cg_tol=1e-13)
+    post = MatrixFreeLinearizedPosterior.fit(Likelihood(op, y, gamma), train, sigma, rank=op.model_shape[0],
+                                             cg_tol=1e-13)
     w, means, cov = exact_linear_mixture(op.A, train, y, sigma, gamma)
     np.testing.assert_allclose(post.weights, w, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(post.means, means, rtol=1e-8, atol=1e-10)

@@ -27,10 +27,14 @@ pytest.importorskip("accelerate")
 TINY = UNetConfig(channels=(8, 16), attention=(False, False), layers_per_block=1, norm_groups=4, attention_head_dim=8)
 # Float32 tolerance between 1 and 2 processes: DDP's all-reduce sums the two half-batch gradients in another
 # order than one backward pass over the whole batch, and convolutions on batch 2 instead of 4 may round
-# differently: measured ≤ 1.5e-7 absolute after 24 AdamW steps. Exception: the attention key bias ``to_k.bias``
-# has an identically zero gradient (softmax(q·(k + b)) over keys is invariant to the shift q·b), so its
-# "gradient" is rounding noise that AdamW normalizes to steps of size ~lr in either run; it is left out.
-RTOL, ATOL = 1e-5, 1e-6
+# differently. AdamW divides each gradient by its running RMS, so an element whose gradient is small moves by
+# ~lr per step whatever its size, and its rounding differences are amplified: measured ≤ 1.5e-7 absolute after
+# 24 steps on one x86 CPU and up to 2.6e-6 (one element of a conv weight; all others ≤ 2.4e-7) on another.
+# ATOL = 1e-5 (1 % of lr = 1e-3) holds on both and stays 1000× below how far training moves the weights
+# (> 1e-2, asserted below). Exception: the attention key bias ``to_k.bias`` has an identically zero gradient
+# (softmax(q·(k + b)) over keys is invariant to the shift q·b), so its "gradient" is rounding noise that AdamW
+# normalizes to steps of size ~lr in either run; it is left out.
+RTOL, ATOL = 1e-5, 1e-5
 ZERO_GRAD = "to_k.bias"
 
 

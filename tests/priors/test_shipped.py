@@ -1,8 +1,8 @@
-"""The shipped priors in data/priors/: they load, they were trained on the default model set's first N models,
-and at moderate σ they denoise like the exact memorized prior of that set (closer for N = 50 than N = 1000)."""
+"""The shipped priors (package data, ``geomem/priors/shipped/``): they load by name, they were trained on the default
+model set's first N models, and at moderate σ they denoise like the exact memorized prior of that set (closer for
+N = 50 than N = 1000)."""
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,12 +12,10 @@ from geomem.geology import make_model_set
 from geomem.priors import MemorizedPrior
 from geomem.priors.learned import LearnedPrior
 
-ROOT = Path(__file__).resolve().parents[2] / "data" / "priors"
-
 
 @pytest.mark.parametrize("n, tol", [(50, 0.01), (1000, 0.05)])
 def test_shipped_prior_matches_its_training_set(n, tol):
-    prior = LearnedPrior.from_pretrained(ROOT / f"n{n}")
+    prior = LearnedPrior.from_pretrained(f"n{n}")
     meta = prior.model_set
     assert meta["n"] == n and prior.model_shape == (1, 64, 64)
     ms = make_model_set(family=meta["family"], n=n, size=tuple(meta["size"]), spacing=meta["spacing"],

@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 from reliability_helpers import count, finite_or_geomem_error
 
 from geomem.cli import main
+from geomem.cli.data import DataMakeConfig
 from geomem.config import load_config
 from geomem.errors import GeomemError, ShapeError
 from geomem.geology import ModelSet, make_model_set
-from geomem.geology.commands import DataMakeConfig
 from geomem.geology.parameterization import Parameterization
 from geomem.physics.acoustic import AcousticOperator
 from geomem.physics.acquisition import Geometry
+from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.linearized import LinearizedPosterior
 from geomem.posterior.lookup import lookup_weights
 from geomem.priors.memorized import MemorizedPrior
@@ -121,7 +122,7 @@ def test_memorized_prior_denoise_and_log_density(data, shape, poison, sigma, sig
 def test_lookup_weights(data, n, dshape, ydiff, poison, gamma, scale):
     F = data.draw(arrays((n, *dshape), poison)) * scale
     y = data.draw(arrays(dshape + ((1,) if ydiff else ()), False)) * scale
-    w = finite_or_geomem_error(lookup_weights, F, y, gamma)
+    w = finite_or_geomem_error(lambda: lookup_weights(F, Likelihood.of_data(y, gamma)))
     if w is not None:
         assert w.shape == (n,) and np.all(w >= 0) and abs(w.sum() - 1) < 1e-12
         misfit = ((F - y).reshape(n, -1) ** 2).sum(1)
@@ -137,7 +138,8 @@ def test_linearized_posterior_from_arrays(data, n, d, m, bad, sigma, gamma):
     F = data.draw(arrays((n + (bad == "F"), m), False))
     J = data.draw(arrays((n, m, d + (bad == "J")), False))
     y = data.draw(arrays((m + (bad == "y"),), False))
-    post = finite_or_geomem_error(LinearizedPosterior.from_arrays, train, F, J, y, sigma, gamma)
+    post = finite_or_geomem_error(lambda: LinearizedPosterior.from_arrays(Likelihood.of_data(y, gamma), train, F, J,
+                                                                          sigma))
     if post is not None:
         w = np.exp(post.log_weights)
         assert np.all(np.isfinite(post.means)) and abs(w.sum() - 1) < 1e-9 and w.shape == (n,)

@@ -23,8 +23,8 @@ def register(app: typer.Typer) -> None:
         near-duplicates per cluster, or keep a budget of distinct models), write it as a model set that records what
         was dropped and why, then train priors on the full and the selected sets with the same budget and compare
         how many training models each reproduces, held-out generalization and (posterior.enabled) posteriors."""
-        from geomem.experiments.rules import markdown_table
         from geomem.experiments.select import SelectConfig, run_select
+        from geomem.workflow.scoring import markdown_table
 
         values = dict(parse_override(o) for o in overrides or [])
         if workers is not None:

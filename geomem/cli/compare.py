@@ -44,7 +44,7 @@ def _print_summary(metrics: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from geomem.experiments.compare_report import summary_rows
+    from geomem.report.compare_report import summary_rows
 
     header, rows = summary_rows(metrics)
     keep = [0, 1, 2, 3, 4, 5, 6, 11]  # truth, N, posterior, rate, two nulls, RMSE, misfit/noise

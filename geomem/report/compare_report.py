@@ -15,7 +15,7 @@ import numpy as np
 
 from geomem.config import load_toml
 from geomem.errors import DataFileError
-from geomem.experiments.compare import ratios_from_arrays, rebuild_report
+from geomem.metrics.memorization import PRIMARY_CRITERION, MemorizationRatios, report_from_ratios
 from geomem.metrics.posterior_quality import calibration
 from geomem.report import save_figure
 from geomem.report.compare_figures import memorized_pairs, misfit_curves, posterior_grid
@@ -23,7 +23,7 @@ from geomem.report.html import Report
 from geomem.report.metric_figures import calibration_plot, ratio_histograms
 
 KIND_ORDER = ("learned", "memorized", "linearized", "lookup")
-CRITERION = "d1/mean(d2..dk) < 0.5"
+CRITERION = PRIMARY_CRITERION.name
 
 
 def _save(fig, path: Path) -> Path:
@@ -105,16 +105,16 @@ def write_report(run: str | Path) -> Path:
             fig = posterior_grid(truth, samples, spacing, vmin, vmax, f"truth {spec}, N = {n}")
             report.add_figure(_save(fig, figures / f"posteriors_{name}.png"),
                               "Posterior means, pointwise standard deviations and errors (km/s).")
-            nulls = {g: ratios_from_arrays(arrays, f"null__{g}") for g in ("heldout", "leave_one_out")}
+            nulls = {g: MemorizationRatios.from_arrays(arrays, f"null__{g}") for g in ("heldout", "leave_one_out")}
             for kind in ("learned", "memorized"):
                 if kind not in kinds:
                     continue
-                ratios = ratios_from_arrays(arrays, f"{kind}__samples")
-                rep = rebuild_report({"samples": ratios, **nulls}, n_boot, seed)
+                ratios = MemorizationRatios.from_arrays(arrays, f"{kind}__samples")
+                rep = report_from_ratios({"samples": ratios, **nulls}, n_boot, seed)
                 kept = arrays[f"{kind}__kept"]
                 fig = memorized_pairs(samples[kind][kept], arrays[f"{kind}__nearest_velocity"], ratios.ratio_k,
                                       ratios.nearest, spacing, vmin, vmax,
-                                      f"{kind} DPS: most memorized samples (top) and nearest training models")
+                                      f"{kind} prior: most memorized samples (top) and nearest training models")
                 report.add_figure(_save(fig, figures / f"nearest_{kind}_{name}.png"),
                                   f"{kind} prior: samples with the smallest d1/mean(d2..dk) beside their nearest "
                                   "training models.")
@@ -123,13 +123,13 @@ def write_report(run: str | Path) -> Path:
                                   f"{kind} prior: nearest-neighbour ratios of the samples and of the nulls.")
                 if truth is not None:
                     fig = calibration_plot(calibration(samples[kind], truth),
-                                           title=f"{kind} DPS, truth {spec}, N = {n}")
+                                           title=f"{kind} prior, truth {spec}, N = {n}")
                     report.add_figure(_save(fig, figures / f"calibration_{kind}_{name}.png"),
                                       f"{kind} prior: calibration of the pointwise std against the error.")
             histories = {k: arrays[f"{k}__history"] for k in ("learned", "memorized") if f"{k}__history" in arrays}
             if histories:
                 fig = misfit_curves(histories, arrays["sigmas"], gamma * np.sqrt(m_data),
-                                    f"DPS data misfit along the reverse process, truth {spec}, N = {n}")
+                                    f"data misfit along the reverse process, truth {spec}, N = {n}")
                 report.add_figure(_save(fig, figures / f"misfit_{name}.png"),
                                   "Data misfit of the Tweedie estimate at every step of every chain.")
             crit_rows = []

@@ -1,20 +1,27 @@
-"""The ``geomem`` command-line program.
+"""The ``geomem`` command-line program: typer commands only (parse, load a config, call one recipe).
 
-Each capability registers its subcommand here; a subcommand parses its flags, loads a config, and calls
-one function in :mod:`geomem.experiments` (or another module). A :class:`~geomem.errors.GeomemError`
-is printed as one line and exits with status 2; no traceback for a user mistake.
+One module per capability in this package registers its subcommand(s) (``register(app)``); a subcommand
+parses its flags, loads a config, and calls one function in :mod:`geomem.experiments` (or another module).
+The environment defaults of :mod:`geomem.env` (serial Devito, quiet logs, offline Hugging Face libraries)
+are set here, for the program, before Devito or diffusers load — importing the library sets nothing.
+A :class:`~geomem.errors.GeomemError` is printed as one line and exits with status 2; no traceback for a
+user mistake.
 """
 
 from __future__ import annotations
 
+import importlib
 import signal
 import sys
 import threading
 
 import typer
 
-import geomem  # noqa: F401  (sets environment defaults before Devito/torch load)
+from geomem.env import apply_defaults
 from geomem.errors import GeomemError
+
+#: modules of this package exposing ``register(app: typer.Typer)``
+COMMAND_MODULES = ("data", "stylized", "model", "train", "compare", "invert", "rules", "select", "sweep")
 
 app = typer.Typer(
     name="geomem",
@@ -48,9 +55,8 @@ def _register() -> None:
     repeated :func:`main` calls must not register every command again."""
     if getattr(app, "_geomem_registered", False):
         return
-    from geomem import commands
-
-    commands.register(app)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"geomem.cli.{name}").register(app)
     app._geomem_registered = True
 
 
@@ -64,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     SIGTERM is handled like SIGINT (Ctrl-C): the command unwinds, temporary files of unfinished writes are
     removed, finished files stay, and the program prints ``Aborted! ...`` and exits with status 130. (``geomem train``
     catches both itself: it checkpoints, says so and exits 0.)"""
+    apply_defaults()
     _register()
     in_main_thread = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None

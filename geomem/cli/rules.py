@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
         copy counts) and report, per ε, frequency and capacity: the memorized fraction of exceptions and of rule
         models beside their nulls, held-out generalization against the memorized prior, and (posterior.enabled)
         DPS posteriors for an exception and for rule-model truths."""
-        from geomem.experiments.rules import RulesConfig, markdown_table, run_rules
+        from geomem.experiments.rules import RulesConfig, run_rules
+        from geomem.workflow.scoring import markdown_table
 
         values = dict(parse_override(o) for o in overrides or [])
         if workers is not None:

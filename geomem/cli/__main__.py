@@ -1,0 +1,7 @@
+"""``python -m geomem.cli``: the ``geomem`` program."""
+
+import sys
+
+from geomem.cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""Posteriors by kind, each returned as a :class:`~geomem.posterior.result.PosteriorSamples`.
+
+- ``lookup``: the σ → 0 likelihood-weighted lookup of the training models (``chains`` draws of a training
+  model with probability ``w_n``; needs only the cached ``F(x_n)``);
+- ``linearized``: the closed-form linearized mixture under the memorized prior of width σ, matrix-free, on
+  the components with the largest lookup weights (at most ``components``, each with weight ≥ ``min_weight``,
+  the best always kept);
+- ``memorized`` / ``learned``: a posterior sampler run with the memorized or a learned prior.
+
+Every posterior can be cached under a content key (:func:`geomem.workflow.cache.cached`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from geomem.config import Settings
+from geomem.posterior.dps import DPSConfig, dps
+from geomem.posterior.likelihood import Likelihood
+from geomem.posterior.lookup import lookup_weights
+from geomem.posterior.matrix_free import MatrixFreeLinearizedPosterior
+from geomem.posterior.result import PosteriorSamples
+from geomem.workflow.cache import cached
+
+
+@dataclass(frozen=True)
+class LinearizedSettings(Settings):
+    components: int = field(default=2, metadata={"min": 1})  # at most this many components ...
+    min_weight: float = field(default=1e-3, metadata={"min": 0, "max": 1})  # ... with lookup weight >= this
+    rank: int = field(default=4, metadata={"min": 0})
+    cg_tol: float = field(default=1e-6, metadata={"gt": 0})
+    cg_maxiter: int = field(default=10, metadata={"min": 1})
+
+
+def lookup_posterior(lik: Likelihood, train_x: np.ndarray, F_train: np.ndarray, chains: int,
+                     rng: np.random.Generator) -> PosteriorSamples:
+    """``chains`` draws of the lookup posterior (training models with probability ``w_n``)."""
+    n = len(train_x)
+    w = lookup_weights(F_train[:n], lik)
+    picks = rng.choice(n, size=chains, p=w)
+    misfit = np.linalg.norm((F_train[picks] - lik.y).reshape(chains, -1), axis=1)
+    return PosteriorSamples("lookup", train_x[picks], misfit, lik.gamma, lik.n_data, component_weights=w,
+                            info={"forwards_per_sample": 0.0, "gradients_per_sample": 0.0})
+
+
+def linearized_posterior(lik: Likelihood, train_x: np.ndarray, F_train: np.ndarray, sigma: float,
+                         s: LinearizedSettings, chains: int, rng: np.random.Generator,
+                         lookup_w: np.ndarray) -> PosteriorSamples:
+    """``chains`` draws of the matrix-free linearized mixture on the leading lookup components."""
+    n = len(train_x)
+    order = np.argsort(lookup_w)[::-1][: s.components]
+    order = order[(lookup_w[order] >= s.min_weight) | (np.arange(len(order)) == 0)]  # keep the best
+    post = MatrixFreeLinearizedPosterior.fit(lik, train_x, sigma, indices=order, rank=s.rank, cg_tol=s.cg_tol,
+                                             cg_maxiter=s.cg_maxiter, forward_train=F_train)
+    xs, _ = post.sample(chains, rng)
+    weights = np.zeros(n)
+    weights[post.indices] = post.weights
+    stats = post.stats
+    return PosteriorSamples("linearized", xs, lik.residual_norm(xs), lik.gamma, lik.n_data, component_weights=weights,
+                            info={"born_actions": stats["born_actions"], "adjoint_actions": stats["adjoint_actions"],
+                                  "logdet_tail_bound": stats["logdet_tail_bound_max"]})
+
+
+def sampled_posterior(prior, lik: Likelihood, chains: int, config: DPSConfig, seed: int,
+                      progress: bool = False) -> PosteriorSamples:
+    """A posterior sampler run with ``prior`` (DPS with ``config``)."""
+    return dps(prior, lik, chains, config, seed=seed, progress=progress)
+
+
+def cached_posterior(path: Path, key: str, method: str, compute) -> PosteriorSamples:
+    """``compute()`` once per content ``key``; the result is stored at ``path`` and read back as it was."""
+    arrays = cached(path, key, lambda: compute().to_arrays())
+    return PosteriorSamples.from_arrays(arrays, method)
