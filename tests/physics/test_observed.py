@@ -47,7 +47,8 @@ def test_bad_npz_files_are_data_file_errors(tmp_path):
     nt = SURVEY.nt
     for key, value, err in (("dt_ms", 0.5, "does not follow"), ("data", np.full((3, nt, 16), "a"), "floating"),
                             ("data", np.full((3, nt, 16), np.nan), "NaN"), ("data", np.zeros((3, 5, 16)), "shape"),
-                            ("shape", np.array(["x", "y"]), "wrong type"), ("f0_hz", -1.0, "invalid"),
+                            ("shape", np.array(["x", "y"]), "real numbers"), ("shape", np.zeros(3), "invalid"),
+                            ("space_order", 10**18, "space_order"), ("f0_hz", -1.0, "invalid"),
                             ("format", 99, "newer")):
         np.savez(tmp_path / "bad.npz", **(fields | {key: value}))
         with pytest.raises((DataFileError, ShapeError), match=err):
