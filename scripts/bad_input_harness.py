@@ -392,11 +392,13 @@ def cases(f: dict[str, str]) -> list[Case]:
         add("invert", [*iv, "--data", f[name], "gamma=0.001", "--out", "i"])
     add("invert", [*iv, "--data", f["obs_npz"], "--out", "i"], note="observed data without gamma")
     add("invert", [*iv, "--data", "/nonexistent.npz", "gamma=0.001", "--out", "i"])
-    for ov in ["seed=-5", "chains=0", "dps.steps=0", "dps.zeta=-1", "dps.sigma_min=0", "dps.sigma_max=-1",
+    add("invert", [*[a for a in iv if a not in ("--chains", "2")], "chains=0", "--out", "i"])
+    add("invert", [*iv, "workers=-1", "--out", "i"], "ok", invert_result_is_sane("i"), "auto workers")
+    for ov in ["seed=-5", "dps.steps=0", "dps.zeta=-1", "dps.sigma_min=0", "dps.sigma_max=-1",
                "dps.guidance='nope'", "n_train=0", "n_train=1000", "model_set.n=0", "model_set.size=0",
                "model_set.size=100000", "survey.n_src=0", "survey.f0=0", "survey.f0=5e-324", "survey.t_max=-1",
                "survey.space_order=3", "survey.nbl=-1", "noise=0", "noise=-1", "truth='train:999'", "truth='bogus'",
-               "gamma=-1", "workers=-1", "bogus=1", f"survey.geometry='{f['geo_bad']}'",
+               "gamma=-1", "workers=-2", "bogus=1", f"survey.geometry='{f['geo_bad']}'",
                f"survey.geometry='{f['geo_outside']}'", "survey.geometry='/nonexistent.toml'",
                f"model_set.path='{f['set_junk']}'", "survey.t_max=1e12", "model_set.spacing=1e9"]:
         add("invert", [*iv, ov, "--out", "i"])
@@ -411,8 +413,9 @@ def cases(f: dict[str, str]) -> list[Case]:
 
     # --- compare (refusals only: a valid compare takes minutes) -------------------------------------------------
     cp = ["compare", "--config", str(REPO / "data" / "configs" / "compare_tiny.toml")]
-    for ov in ["train_sizes=[]", "chains=1", "truths=[]", "truths=['bogus']", "noise=0", "workers=-1", "bogus=1",
-               "gamma=-1", "dps.steps=0", "priors=[]", "priors=['nope']", "model_set.n=0", "train_sizes=[0]",
+    add("compare", [*cp, "priors=[]", "--out", "c"], "ok", file_exists("c/metrics.json"), "memorized prior only")
+    for ov in ["train_sizes=[]", "chains=1", "truths=[]", "truths=['bogus']", "noise=0", "workers=-2", "bogus=1",
+               "gamma=-1", "dps.steps=0", "priors=['nope']", "model_set.n=0", "train_sizes=[0]",
                "train_sizes=[100000]", "linearized.rank=-1", "survey.n_src=0", "data='/nonexistent.npy'",
                "survey.f0=5e-324", "model_set.size=100000"]:
         add("compare", [*cp, ov, "--out", "c"])
