@@ -155,7 +155,7 @@ def check_training_set(prior: LearnedPrior | dict[str, Any], models: Any, allow_
     total = len(models)
     if not isinstance(n, int) or n < 1 or total < n:
         raise ConfigError(
-            f"the prior was trained on {n} models but {where} holds {total}; use the prior's training set, or pass "
+            f"the prior was trained on {n!r} models but {where} holds {total}; use the prior's training set, or pass "
             f"allow_other_set (--allow-other-set) to use it deliberately with another set"
         )
     arr = models.normalized() if hasattr(models, "normalized") else np.asarray(models)
