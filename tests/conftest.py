@@ -1,8 +1,12 @@
-"""Shared test settings: serial Devito, a non-interactive matplotlib backend, float64 where it matters."""
+"""Shared test settings: serial Devito, quiet logs, offline Hugging Face libraries (what the CLI sets), and a
+forward-data cache private to the test session."""
 
 import os
+import tempfile
 
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("GEOMEM_CACHE", tempfile.mkdtemp(prefix="geomem-test-cache-"))
 
-import geomem  # noqa: E402,F401  (applies the environment defaults)
+from geomem.env import apply_defaults  # noqa: E402
+
+apply_defaults()
