@@ -267,3 +267,61 @@ def test_component_log_weights_bad_input():
         MemorizedPrior(train, log_weights=torch.full((4,), -math.inf))
     with pytest.raises(ValueRangeError):
         MemorizedPrior(train, log_weights=torch.tensor([0.0, float("nan"), 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("layout", ["xc,wx", "cx,wx", "xc,xw", "cx,xw", "sdpa"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gpu_denoiser_algorithm_matches_direct_formula(layout, weighted, monkeypatch):
+    """The CUDA denoiser's algorithm (products with the stored uncentred models, online log-sum-exp over large
+    chunks), run here on CPU tensors: every layout equals the direct weighted-mixture formula in float64, also
+    with several chunks and models far from the origin (the x̄·c correction)."""
+    import geomem.priors.memorized as mem
+
+    g = torch.Generator().manual_seed(11)
+    train = torch.randn(40, 6, generator=g, dtype=torch.float64) + 3.0
+    x = train[:5] + 0.8 * torch.randn(5, 6, generator=g, dtype=torch.float64)
+    sigma = torch.tensor([0.3, 0.7, 1.0, 2.0, 5.0], dtype=torch.float64)
+    log_w = torch.randn(40, generator=g, dtype=torch.float64) if weighted else None
+    if log_w is not None:
+        log_w[3] = -math.inf
+    if layout != "sdpa":
+        monkeypatch.setattr(mem, "_RAW_LOGITS", 5 * 7)  # 7 models per chunk at B = 5: six chunks
+    prior = MemorizedPrior(train, chunk_size=1, log_weights=log_w)
+    assert layout == "sdpa" or prior.raw_chunk_rows(5, torch.float64) == 7
+    xbar, s, work = prior._prepare(x, sigma, raw=True)
+    got = prior._denoise_raw(xbar, s, work, torch.float64, layout=layout)
+    logits = -((x[:, None] - train[None]) ** 2).sum(-1) / (2 * sigma[:, None] ** 2)
+    if log_w is not None:
+        logits = logits + torch.log_softmax(log_w, 0)[None]
+    torch.testing.assert_close(got, torch.softmax(logits, 1) @ train, rtol=1e-10, atol=1e-10)
+
+
+def test_gpu_denoiser_float32_switch_uses_uncentred_norms():
+    """Models far from the origin: the uncentred products lose more digits, so the switch to float64 comes at a
+    larger σ on the CUDA path than on the centred one, and the result stays accurate."""
+    g = torch.Generator().manual_seed(12)
+    train = torch.rand(20, 1, 16, 16, generator=g) * 0.2 + 50.0
+    prior = MemorizedPrior(train)
+    x = train[:3] + 0.05 * torch.randn(3, 1, 16, 16, generator=g)
+    assert prior._prepare(x, 0.5)[2] == torch.float32
+    xbar, s, work = prior._prepare(x, 0.5, raw=True)
+    assert work == torch.float64
+    got = prior._denoise_raw(xbar, s, work, torch.float32).reshape(x.shape)
+    _, ref, _ = direct(train.double(), x.double(), torch.tensor([0.5], dtype=torch.float64))
+    torch.testing.assert_close(got.double(), ref, rtol=1e-6, atol=0)  # float32 output near 50
+
+
+def test_one_copy_of_the_training_set():
+    """After every kind of call the prior holds the set once: besides it only (N,) norms and (d,) centres."""
+    g = torch.Generator().manual_seed(13)
+    train = torch.randn(50, 1, 8, 8, generator=g)
+    prior = MemorizedPrior(train, chunk_size=16)
+    x = train[:2] + 0.1 * torch.randn(2, 1, 8, 8, generator=g)
+    prior.denoise(x, 1.0)
+    prior.denoise(x, 1e-4)  # float64 distances
+    prior.denoise_and_vjp(x.double(), 0.5, lambda d: d)
+    prior.log_density(x, 0.3)
+    big = [t for t in vars(prior).values() if isinstance(t, torch.Tensor) and t.numel() >= 50 * 64]
+    assert len(big) == 1 and big[0] is prior._flat
+    for dtype, (norms, center) in prior._stats.items():
+        assert norms.shape == (50,) and center.shape == (64,) and norms.dtype == center.dtype == dtype

@@ -1,0 +1,145 @@
+"""The memorized-prior denoiser on one GPU against its floor (d = 64² = 4096, N = 10⁵ and 10⁶).
+
+    python -m benchmarks.gpu_memorized --out FILE.json [--sizes 100000 1000000] [--batches 16 64]
+
+Training set: uniform random models in [−1, 1] made on the GPU (float32, one copy: 16.4 GB at N = 10⁶).
+Queries: training models plus σ·noise. Per (N, B, σ) row, timed with CUDA events (median of ``repeats`` after
+a warm-up):
+
+- ``denoise``: :meth:`MemorizedPrior.denoise` as a user calls it (input checks, the float32/float64 switch,
+  the default layout), and each layout of :meth:`MemorizedPrior._denoise_raw` alone (``xc,wx`` … and
+  ``sdpa``: PyTorch's ``scaled_dot_product_attention`` with the bias as float mask, whichever kernel it picks;
+  a layout that raises is recorded with its error);
+- ``cpu_path``: the chunk-of-4096 centred path the CPU uses (at B = 16, σ = 1 only), the "before" number;
+- accuracy of each: ``‖D − D_ref‖ / ‖D_ref‖`` against the centred float64 path on the same GPU (and, for
+  ``denoise``, at σ = 30 too, where the weights spread over many components: their effective number
+  ``1/Σ r²`` is reported);
+- ``floor_fraction`` = floor / time with ``floor = max(N·d·4 bytes / bandwidth, 4·B·N·d flops / matmul rate)``,
+  both ceilings measured in this run (``benchmarks.case_memorized.device_rates``: a 2 GiB device copy and an
+  8192² float32 product, TF32 off as in the denoiser);
+- ``peak_extra_gib``: the most memory a call allocates beyond the training set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.case_memorized import device_rates
+from geomem.priors import MemorizedPrior
+
+LAYOUTS = ("xc,wx", "cx,wx", "xc,xw", "cx,xw", "sdpa")
+
+
+def _time(fn, repeats: int) -> float:
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        torch.cuda.synchronize()
+        times.append(a.elapsed_time(b) / 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def _peak_extra(fn) -> float:
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**30
+
+
+def one_row(prior: MemorizedPrior, batch: int, sigma: float, rates: dict, repeats: int, gen,
+            with_cpu_path: bool) -> dict:
+    n, d = prior.n_train, prior.dim
+    train = prior.train
+    idx = torch.randint(n, (batch,), device="cuda", generator=gen)
+    x = train[idx] + sigma * torch.randn(batch, 1, 64, 64, device="cuda", generator=gen)
+    xbar64, s64, _ = prior._prepare(x.double(), sigma)
+    ref = prior._denoise_flat(xbar64, s64, torch.float64, torch.float64)[0] + prior._norms_center(torch.float64)[1]
+
+    def err(dd: torch.Tensor) -> float:
+        dd = dd.reshape(batch, d).double()
+        return float(torch.linalg.norm(dd - ref) / torch.linalg.norm(ref))
+
+    xbar, s, work = prior._prepare(x, sigma, raw=True)
+    flops_floor = 4 * batch * n * d / rates["matmul_flops"]
+    bytes_floor = n * d * 4 / rates["bandwidth_Bps"]
+    floor = max(flops_floor, bytes_floor)
+    row = {"N": n, "batch": batch, "d": d, "sigma": sigma, "work_dtype": str(work).replace("torch.", ""),
+           "chunk_rows": prior.raw_chunk_rows(batch, work), "set_gib": n * d * 4 / 2**30,
+           "floor_s": floor, "floor_bound": "matmul" if flops_floor >= bytes_floor else "memory"}
+
+    def denoise() -> torch.Tensor:
+        return prior.denoise(x, sigma)
+
+    t = _time(denoise, repeats)
+    row["denoise"] = {"s": t, "floor_fraction": floor / t, "rel_err": err(denoise()),
+                      "peak_extra_gib": _peak_extra(denoise)}
+    if work == torch.float32:  # at σ = 1 the weights are nearly one-hot: check accuracy where they spread too
+        xw = x + 30.0 * torch.randn(x.shape, device="cuda", generator=gen)
+        xb30, s30, _ = prior._prepare(xw.double(), 30.0)
+        ref30 = prior._denoise_flat(xb30, s30, torch.float64, torch.float64)[0] + prior._norms_center(torch.float64)[1]
+        got30 = prior.denoise(xw, 30.0).reshape(batch, d).double()
+        r30 = prior.responsibilities(xw[:1], 30.0)
+        row["denoise"]["rel_err_sigma30"] = float(torch.linalg.norm(got30 - ref30) / torch.linalg.norm(ref30))
+        row["denoise"]["sigma30_effective_components"] = float(1.0 / (r30.double() ** 2).sum())
+    for layout in LAYOUTS if work == torch.float32 else ("xc,wx",):
+        def fn(layout: str = layout) -> torch.Tensor:
+            return prior._denoise_raw(xbar, s, work, torch.float32, layout=layout)
+        try:
+            t = _time(fn, repeats)
+            row[layout] = {"s": t, "floor_fraction": floor / t, "rel_err": err(fn()), "peak_extra_gib": _peak_extra(fn)}
+        except Exception as exc:  # noqa: BLE001  (a layout the GPU/PyTorch cannot run is recorded)
+            row[layout] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    if with_cpu_path:
+        xb, sc, wk = prior._prepare(x, sigma)
+
+        def cpu_path() -> torch.Tensor:
+            return prior._denoise_flat(xb, sc, wk, torch.float32)[0]
+        t = _time(cpu_path, max(1, repeats // 3))
+        row["cpu_path_chunk4096"] = {"s": t, "floor_fraction": floor / t}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def rows_for(n: int, batches: list[int], sigmas: list[float], rates: dict, repeats: int, gen) -> list[dict]:
+    prior = MemorizedPrior(torch.rand(n, 1, 64, 64, device="cuda", generator=gen) * 2 - 1)
+    out = [one_row(prior, b, sig, rates, repeats, gen, b == min(batches) and sig == sigmas[0])
+           for b in batches for sig in sigmas]
+    del prior
+    torch.cuda.empty_cache()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--batches", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--sigmas", type=float, nargs="+", default=[1.0, 0.1])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    rates = device_rates("cuda")
+    print(json.dumps(rates), flush=True)
+    rows = []
+    for n in args.sizes:
+        rows += rows_for(n, args.batches, args.sigmas, rates, args.repeats, gen)
+    res = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rates": rates, "rows": rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
