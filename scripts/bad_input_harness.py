@@ -134,6 +134,12 @@ def build_fixtures(root: Path) -> dict[str, str]:
                 progress=False)
     put("prior", res.prior_dir)
     put("trainrun", root / "trainrun")
+    # compare_tiny's problem: 32×32 models; a prior trained on the first 12 of seed 0, and a seed-1 set of 40
+    res32 = train(load_config(TrainConfig, TINY_TRAIN, {"steps": 4, "data.n": 12, "data.size": [32, 32]}),
+                  root / "trainrun32", progress=False)
+    put("prior32", res32.prior_dir)
+    make_model_set(n=40, size=(32, 32), seed=1).save(root / "set1_40.npz")
+    put("set1_40", root / "set1_40.npz")
     good_cfg = json.loads((res.prior_dir / "config.json").read_text())
     broken = {
         "p_abs_weights": lambda c: c.update(weights_file="/etc/passwd"),
@@ -421,8 +427,10 @@ def cases(f: dict[str, str]) -> list[Case]:
         add("compare", [*cp, ov, "--out", "c"])
     for name in ("p_abs_weights", "p_unet_str", "p_huge_channels", "p_json_bad", "a_file"):
         add("compare", [*cp, "--prior", f[name], "--out", "c"])
-    add("compare", [*cp, "--prior", f["prior"], "--model-set", f["set1"], "--out", "c"],
+    add("compare", [*cp, "--prior", f["prior32"], "--model-set", f["set1_40"], "--out", "c"],
         note="a prior with another training set")
+    add("compare", [*cp, "--prior", f["prior32"], "--out", "c"], "ok", file_exists("c/report.html"),
+        "control: the prior with its own training set")
     add("compare", [*cp, "--model-set", f["set_junk"], "--out", "c"])
     for t in bad_tomls:
         add("compare", ["compare", "--config", f[t], "--out", "c"])
