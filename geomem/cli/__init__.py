@@ -21,7 +21,7 @@ from geomem.env import apply_defaults
 from geomem.errors import GeomemError
 
 #: modules of this package exposing ``register(app: typer.Typer)``
-COMMAND_MODULES = ("data", "stylized", "model", "train", "compare", "invert", "rules", "select", "sweep")
+COMMAND_MODULES = ("data", "stylized", "model", "train", "compare", "invert", "rules", "select", "sweep", "validate")
 
 app = typer.Typer(
     name="geomem",

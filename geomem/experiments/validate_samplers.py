@@ -1,0 +1,304 @@
+"""``geomem validate-samplers``: every posterior sampler scored against exact posteriors.
+
+Toys (:mod:`geomem.posterior.validation`): the 4-D linear, 1-D cubic and 2-D quadratic memorized-prior problems
+and the linear-Gaussian one, ``toys.chains`` chains each, every sampler with its defaults except the target
+bandwidth (``sigma_min = σ`` of the problem; ``rho_min = σ/2`` for split Gibbs and SMC), repeated for
+``toys.seeds`` seeds (``seed + 1000 k``). Columns (mean ± sd over seeds): assignment TV to the exact
+nearest-model masses, misfit/noise and its ratio to the exact value, coverage of 90 % intervals, likelihood
+gradients and forward solves per sample, wall time; the TV floor is the mean TV of ``chains`` iid exact draws
+(the sampling noise of that column).
+
+FWI (``fwi.enabled``): the survey and model set of ``geomem compare`` (:class:`~geomem.workflow.problem.Problem`;
+curvefault 64², 5 shots), memorized
+prior of the first ``fwi.n_train`` models, truths ``train:i`` / ``heldout:i`` with ``y = F(v) + ε`` at
+``noise`` × RMS. The exact reference is :func:`~geomem.posterior.exact.exact_memorized` (N forward solves).
+Scores: TV between the samples' nearest training models and the exact weights, chains on the truth's model
+(nearest training model = the truth's index) with misfit/noise ≤ 1.05, misfit relative to the nearest training
+model's own misfit, RMSE to the truth (km/s), PDE solves per sample. ``fwi.learned`` adds learned priors
+(folders from ``geomem train``) on the held-out truth: misfit/noise, RMSE, coverage of the truth by the
+pointwise 90 % intervals and the memorized fraction (``d1/d2 < 1/3`` to the prior's training set).
+``workers`` > 1 runs each chain's PDE solves as a Dask task; ``device`` places the networks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from geomem.config import Settings
+from geomem.errors import ConfigError
+from geomem.posterior.annealed import AnnealedConfig
+from geomem.posterior.dps import DPSConfig
+from geomem.posterior.exact import exact_memorized
+from geomem.posterior.likelihood import Likelihood
+from geomem.posterior.sample import SAMPLERS, sample_posterior, sampler_config
+from geomem.posterior.smc import SMCConfig
+from geomem.posterior.split_gibbs import SplitGibbsConfig
+from geomem.posterior.validation import TOY_PROBLEMS, score, toy_problem
+from geomem.priors.memorized import MemorizedPrior
+from geomem.runs import RunFolder
+from geomem.workflow.parallel import dask_client
+from geomem.workflow.problem import ModelSetSettings, Problem, SurveySettings
+
+
+@dataclass(frozen=True)
+class ToySettings(Settings):
+    problems: tuple[str, ...] = TOY_PROBLEMS
+    chains: int = field(default=400, metadata={"min": 2})
+    seeds: int = field(default=3, metadata={"min": 1})  # repeats (seeds seed, seed + 1000, ...): mean and spread
+
+
+@dataclass(frozen=True)
+class FWISettings(Settings):
+    """FWI part; the sampler tables hold their FWI settings (CPU-sized defaults: see docs/posterior.md)."""
+
+    enabled: bool = True
+    chains: int = field(default=16, metadata={"min": 1})
+    n_train: int = field(default=50, metadata={"min": 2})
+    truths: tuple[str, ...] = ("train:0", "heldout:0")
+    noise: float = field(default=0.055, metadata={"gt": 0})
+    methods: tuple[str, ...] = ("split_gibbs", "smc")
+    memorized: bool = True  # run the samplers with the memorized prior too (the exact reference always runs)
+    learned: tuple[str, ...] = ()  # learned prior folders (data/priors/n50, ...), run on the held-out truths
+    workers: int | None = None  # Dask processes for the chains' PDE solves (None: workflow's default)
+    device: str = "cpu"
+    model_set: ModelSetSettings = ModelSetSettings()
+    survey: SurveySettings = SurveySettings()
+    split_gibbs: SplitGibbsConfig = SplitGibbsConfig(levels=8, mala_steps=4, final_sweeps=2)
+    smc: SMCConfig = SMCConfig(burn_in=1, max_levels=8, mala_steps=4, final_sweeps=1)
+    annealed: AnnealedConfig = AnnealedConfig(steps=8, mala_steps=4)
+    dps: DPSConfig = DPSConfig(steps=40)
+
+
+@dataclass(frozen=True)
+class ValidateConfig(Settings):
+    """Settings of ``geomem validate-samplers`` (TOML tables ``toys``, ``fwi``, ``fwi.model_set``, ``fwi.survey``)."""
+
+    methods: tuple[str, ...] = ("exact", "smc", "split_gibbs", "annealed", "dps")
+    seed: int = 0
+    toys: ToySettings = ToySettings()
+    fwi: FWISettings = FWISettings()
+
+    def __post_init__(self):
+        super().__post_init__()
+        for m in (*self.methods, *self.fwi.methods):
+            if m not in SAMPLERS:
+                raise ConfigError(f"unknown sampler {m!r} in methods; choose from {sorted(SAMPLERS)}")
+        for p in self.toys.problems:
+            if p not in TOY_PROBLEMS:
+                raise ConfigError(f"unknown toy problem {p!r}; choose from {list(TOY_PROBLEMS)}")
+
+
+def toy_config(method: str, sigma: float, extra: dict | None = None):
+    """The sampler's defaults with the problem's target bandwidth (and ``rho_min = σ/2`` where it exists)."""
+    values: dict[str, Any] = dict(extra or {})
+    names = {f.name for f in dataclasses.fields(SAMPLERS[method][1])}
+    if "sigma_min" in names:
+        values.setdefault("sigma_min", sigma)
+    if "rho_min" in names:
+        values.setdefault("rho_min", sigma / 2)
+    return sampler_config(method, values)
+
+
+def tv_floor(weights: np.ndarray, chains: int, reps: int = 2000, seed: int = 0) -> float:
+    """Mean TV between ``chains`` iid draws of ``weights`` and ``weights`` (the sampling noise of TV)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(chains, weights / weights.sum(), size=reps) / chains
+    return float(np.mean(0.5 * np.abs(counts - weights).sum(1)))
+
+
+def _mean_rows(runs: list[dict]) -> dict:
+    """One row from repeats of a sampler: numbers averaged, ``*_sd`` spreads for TV and misfit ratio."""
+    row = dict(runs[-1])
+    for key, value in runs[-1].items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            row[key] = float(np.mean([r[key] for r in runs]))
+    for key in ("tv", "misfit_ratio", "coverage"):
+        if key in row:
+            row[f"{key}_sd"] = float(np.std([r[key] for r in runs]))
+            row[f"{key}_all"] = [r[key] for r in runs]
+    row["seeds"] = len(runs)
+    return row
+
+
+def run_toys(config: ValidateConfig) -> list[dict]:
+    rows = []
+    for name in config.toys.problems:
+        problem = toy_problem(name)
+        floor = None if problem.cell_weights is None else tv_floor(problem.cell_weights, config.toys.chains)
+        for method in config.methods:
+            if method == "exact" and not isinstance(problem.prior, MemorizedPrior):
+                continue
+            cfg = toy_config(method, problem.sigma)
+            runs = []
+            for k in range(config.toys.seeds):
+                res = sample_posterior(problem.prior, problem.likelihood, method, config.toys.chains, cfg,
+                                       seed=config.seed + 1000 * k, dtype=torch.float64)
+                runs.append(score(res, problem))
+            rows.append({"problem": name, "sigma": problem.sigma, "tv_floor": floor, **_mean_rows(runs)})
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ FWI
+def _fwi_scores(res, lik: Likelihood, train_x: np.ndarray, F_train: np.ndarray, exact_w: np.ndarray,
+                truth_index: int, param) -> dict:
+    v = res.valid()
+    out = {"method": res.method, "chains": res.n_samples, "diverged": int(res.diverged.sum()),
+           "gradients_per_sample": res.info.get("gradients_per_sample"),
+           "forwards_per_sample": res.info.get("forwards_per_sample"),
+           "wall_time_s": res.info.get("wall_time_s"), "ess": float(res.info.get("ess", res.ess))}
+    if v.n_samples == 0:
+        return out
+    w = np.full(v.n_samples, 1.0 / v.n_samples) if v.weights is None else v.weights
+    nearest = v.nearest_training(train_x)
+    freq = np.bincount(nearest, weights=w, minlength=len(train_x))
+    mon = v.misfit_over_noise
+    own = np.sqrt(lik.data_sq_misfit(F_train))[nearest]  # misfit of each sample's nearest training model
+    rmse = np.sqrt(np.mean((param.to_velocity(v.samples) - param.to_velocity(lik.truth)[None]) ** 2,
+                           axis=tuple(range(1, v.samples.ndim))))
+    out.update(tv=float(0.5 * np.abs(freq - exact_w).sum()), misfit_over_noise=float(w @ mon),
+               misfit_vs_nearest=float(w @ (v.misfit / own - 1.0)), rmse_kms=float(w @ rmse),
+               top_models=[int(i) for i in np.argsort(freq)[::-1][:3]])
+    if truth_index >= 0:
+        out["on_truth"] = int(np.sum((nearest == truth_index) & (mon <= 1.05)))
+    return out
+
+
+def _fwi_config(f: FWISettings, method: str):
+    return getattr(f, method) if hasattr(f, method) else sampler_config(method)
+
+
+def run_fwi(config: ValidateConfig) -> dict:
+    """The FWI memorized-prior (and optional learned-prior) validation; see the module docstring."""
+    from geomem.metrics.memorization import nearest_neighbours
+
+    f = config.fwi
+    problem = Problem.build(f.model_set, f.survey)
+    param = problem.parameterization
+    x_all = problem.x
+    train_x = problem.train(f.n_train)
+    prior = MemorizedPrior(torch.from_numpy(train_x))
+    out: dict = {"truths": {}, "n_train": f.n_train, "chains": f.chains}
+    with dask_client(f.workers) as client:
+        t0 = time.time()
+        F_train = problem.forward_train(f.n_train, client)
+        out["forward_train_s"] = time.time() - t0
+        for spec in f.truths:
+            idx, lik = problem.likelihood(spec, f.noise, config.seed, f.n_train, forward=F_train, client=client)
+            exact = exact_memorized(prior, lik, f.chains, seed=config.seed, F_train=F_train)
+            exact.info["forwards_per_sample"] = f.n_train / f.chains  # the shared F(x_n), computed above
+            w = exact.component_weights
+            rows = [_fwi_scores(exact, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param)]
+            for method in f.methods if f.memorized else ():
+                res = sample_posterior(prior, lik, method, f.chains, _fwi_config(f, method), seed=config.seed)
+                rows.append(_fwi_scores(res, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param))
+            best = int(np.argmax(w))
+            best_mon = float(np.sqrt(lik.data_sq_misfit(F_train[best:best + 1])[0])
+                             / (lik.gamma * math.sqrt(lik.n_data)))
+            out["truths"][spec] = {"index": idx, "gamma": lik.gamma, "exact_top": best,
+                                   "exact_top_weight": float(w[best]), "exact_top_misfit_over_noise": best_mon,
+                                   "rows": rows}
+            if idx >= f.n_train:
+                for path in f.learned:
+                    out["truths"][spec].setdefault("learned", []).append(
+                        _learned_row(path, lik, config, f, x_all, param, nearest_neighbours))
+    return out
+
+
+def _learned_row(path, lik, config, f, x_all, param, nearest_neighbours) -> dict:
+    from geomem.priors.learned import LearnedPrior
+
+    prior = LearnedPrior.from_pretrained(path, device=f.device)
+    n = int(prior.model_set.get("n", 0))
+    rows = {}
+    for method in f.methods:
+        if method == "exact":
+            continue
+        res = sample_posterior(prior, lik, method, f.chains, _fwi_config(f, method), seed=config.seed,
+                               device=f.device)
+        v = res.valid()
+        vel = param.to_velocity(v.samples)
+        truth = param.to_velocity(lik.truth)
+        lo, hi = np.quantile(vel, 0.05, axis=0), np.quantile(vel, 0.95, axis=0)
+        d, _ = nearest_neighbours(v.samples, x_all[:n], k=2)
+        rows[method] = {"misfit_over_noise": float(np.mean(v.misfit_over_noise)),
+                        "rmse_kms": float(np.sqrt(np.mean((vel.mean(0) - truth) ** 2))),
+                        "coverage90": float(np.mean((truth >= lo) & (truth <= hi))),
+                        "memorized_fraction": float(np.mean(d[:, 0] / d[:, 1] < 1 / 3)),
+                        "gradients_per_sample": res.info["gradients_per_sample"],
+                        "wall_time_s": res.info["wall_time_s"], "diverged": int(res.diverged.sum()),
+                        "ess": float(res.info.get("ess", res.ess))}
+    return {"prior": str(path), "n": n, "methods": rows}
+
+
+# ------------------------------------------------------------------------------------------ tables
+def _fmt(v, digits=3) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def toy_table(rows: list[dict]) -> str:
+    header = ["problem", "sampler", "TV ± sd (iid floor)", "misfit/noise (exact)", "ratio ± sd", "coverage 90%",
+              "grads/sample", "solves/sample", "ESS", "wall s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        tv = "–" if "tv" not in r else f"{r['tv']:.3f} ± {r['tv_sd']:.3f} ({r['tv_floor']:.3f})"
+        mon = ratio = "–"
+        if "misfit_exact" in r:
+            mon = f"{r.get('misfit_over_noise', float('nan')):.3f} ({r['misfit_exact']:.3f})"
+            ratio = f"{r['misfit_ratio']:.3f} ± {r['misfit_ratio_sd']:.3f}"
+        cov = "–" if "coverage" not in r else f"{r['coverage']:.3f} ± {r['coverage_sd']:.3f}"
+        cells = [r["problem"], r["method"], tv, mon, ratio, cov, _fmt(r["gradients_per_sample"], 4),
+                 _fmt(r["forwards_per_sample"], 3), _fmt(r["ess"], 3), _fmt(r["wall_time_s"], 2)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fwi_table(fwi: dict) -> str:
+    header = ["truth", "sampler", "TV", "on truth (≤1.05)", "misfit/noise", "misfit vs nearest", "RMSE km/s",
+              "grads/sample", "solves/sample", "wall s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for spec, t in fwi["truths"].items():
+        for r in t["rows"]:
+            cells = [spec, r["method"], _fmt(r.get("tv")), _fmt(r.get("on_truth", "–")),
+                     _fmt(r.get("misfit_over_noise")), _fmt(r.get("misfit_vs_nearest")), _fmt(r.get("rmse_kms")),
+                     _fmt(r["gradients_per_sample"], 4), _fmt(r["forwards_per_sample"], 3),
+                     _fmt(r["wall_time_s"], 3)]
+            lines.append("| " + " | ".join(cells) + " |")
+    learned = [(spec, row) for spec, t in fwi["truths"].items() for row in t.get("learned", [])]
+    if learned:
+        lines += ["", "| truth | learned prior | sampler | misfit/noise | RMSE km/s | coverage 90% | memorized "
+                  "fraction | grads/sample | wall s |", "|" + "---|" * 9]
+        for spec, row in learned:
+            for method, r in row["methods"].items():
+                cells = [spec, f"N = {row['n']}", method, _fmt(r["misfit_over_noise"]), _fmt(r["rmse_kms"]),
+                         _fmt(r["coverage90"]), _fmt(r["memorized_fraction"]), _fmt(r["gradients_per_sample"], 4),
+                         _fmt(r["wall_time_s"], 3)]
+                lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def run_validate(config: ValidateConfig, out: str | Path) -> dict:
+    """Run the validation into run folder ``out``; returns the metrics (also ``metrics.json``, ``table.md``)."""
+    t0 = time.time()
+    run = RunFolder(out, config=config, seed=config.seed)
+    metrics: dict = {"toys": run_toys(config) if config.toys.problems else []}
+    text = "## Toy problems\n\n" + toy_table(metrics["toys"]) if metrics["toys"] else ""
+    if config.fwi.enabled:
+        metrics["fwi"] = run_fwi(config)
+        text += "\n## FWI, memorized prior\n\n" + fwi_table(metrics["fwi"])
+    metrics["wall_time_s"] = time.time() - t0
+    run.write_metrics(metrics)
+    (run.path / "table.md").write_text(text)
+    metrics["table"] = text
+    return metrics
