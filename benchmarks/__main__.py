@@ -1,6 +1,6 @@
 """Run the benchmark cases, print one table, write one JSON file.
 
-    OMP_NUM_THREADS=1 python -m benchmarks [--quick] [--cases memorized,devito,dps,training,linearized]
+    OMP_NUM_THREADS=1 python -m benchmarks [--quick] [--cases memorized,devito,dps,training,linearized,gradient]
                                            [--device cpu|cuda] [--out benchmarks/results/<machine>.json]
 
 Every case does warm-up calls, then repeats, and reports medians with quartiles and min/max (see
@@ -21,7 +21,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-CASES = ("memorized", "devito", "dps", "training", "linearized")
+CASES = ("memorized", "devito", "dps", "training", "linearized", "gradient")
 SCHEMA_VERSION = 1
 
 
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> dict:
         has_devito = True
     except ImportError:
         has_devito = False
-    if not has_devito and ({"devito", "linearized"} & set(cases)):
-        ap.error("the devito and linearized cases need Devito, which is not installed here")
+    if not has_devito and ({"devito", "linearized", "gradient"} & set(cases)):
+        ap.error("the devito, linearized and gradient cases need Devito, which is not installed here")
 
     info = machine()
     result = {"schema_version": SCHEMA_VERSION, "quick": args.quick, "device": args.device, "machine": info,

@@ -141,8 +141,22 @@ def geology_rows(path: Path) -> list[list[str]]:
              _status(all(r["under_target"] for r in g["rows"])), f"{path.name}, {g['time']}"]]
 
 
+def gradient_rows(res: dict) -> list[list[str]]:
+    out = []
+    for r in res["rows"]:
+        n = r["shape"][0]
+        for k, row in r["variants"].items():
+            t, g = row["time"], row["gradient_over_forward"]["cpu"]
+            out.append([f"gradient / forward, {k}", f"{n}² (+2·20 layer)", f"{g:.2f} (cpu), "
+                        f"{row['gradient_over_forward']['wall']:.2f} (wall)", "≤ 2.5", f"{2.5 / g:.2f}",
+                        _status(g <= 2.5), f"gradient cpu {_ms(t['gradient']['cpu'])}, forward cpu "
+                        f"{_ms(t['forward']['cpu'])}; gradient {row['gradient_over_default_gradient_cpu']:.2f}× "
+                        "sponge/direct's"])
+    return out
+
+
 RENDER = {"memorized": memorized_rows, "devito": devito_rows, "dps": dps_rows, "training": training_rows,
-          "linearized": linearized_rows}
+          "linearized": linearized_rows, "gradient": gradient_rows}
 
 
 def render(paths: list[Path]) -> str:

@@ -39,6 +39,12 @@ coefficient arrays::
 and likewise for Born (``δm`` enters as ``D⁻¹ δm``) and, backward in time, for ``μ`` (receivers injected
 as ``C Rᵀ δd / dt²``). Exact in exact arithmetic; the adjoint stays the exact transpose of the code.
 
+Imaging sum, two exact forms (``imaging=``): ``"direct"`` (default) reads the saved ``u`` at three levels each
+step for ``a^t``; ``"by_parts"`` uses ``Σ_{t=1}^{T} a^t ⊙ μ^{t+1} = Σ_{k=2}^{T+1} u^k ⊙ (μ^k − 2μ^{k+1} + μ^{k+2})``
+(``u^0 = u^1 = 0``, ``μ`` zero past ``T + 1``), reading one saved level per step: at backward step ``t`` the
+adjoint buffer's slot about to receive ``μ^t`` still holds ``μ^{t+3}``, read just before it is overwritten. Both
+are the same sum reordered (equal up to rounding); the dot and Taylor tests hold for both.
+
 Operators are built once per instance (lazily, one per kind) and reused; the velocity, the source
 position and the wavelet are written into preallocated Devito buffers. Shots run one at a time so
 memory holds one saved wavefield whatever the number of shots. Instances pickle without their Devito
@@ -47,17 +53,17 @@ objects (rebuilt on first use), so one can be shipped once to each Dask worker.
 
 from __future__ import annotations
 
-import math
 import threading
 
 import numpy as np
 
 from geomem.errors import ShapeError, StabilityError, ValueRangeError
+from geomem.physics import boundary as bnd
 from geomem.physics.acquisition import Geometry
 from geomem.physics.operator import ForwardOperator, LinearOperator
 
-#: reflection coefficient the quadratic damping profile is designed for
-_R_TARGET = 1e-3
+#: the two exact forms of the gradient's imaging sum (see the module doc)
+IMAGING = ("direct", "by_parts")
 
 
 class AcousticOperator(ForwardOperator):
@@ -65,7 +71,10 @@ class AcousticOperator(ForwardOperator):
 
     ``shape=(nz, nx)``, ``spacing`` m (a number or ``(dz, dx)``), ``geometry`` a :class:`Geometry`
     (default: :meth:`Geometry.surface`), ``vmax_bound`` km/s fixes ``dt``, ``nbl`` absorbing-layer width
-    in grid points, ``dtype`` float32 (default) or float64.
+    in grid points, ``dtype`` float32 (default) or float64. ``boundary`` is ``"sponge"`` (default, the
+    damping layer above) or ``"pml"`` (convolutional PML, far less reflective: recommended for field or
+    user data); ``free_surface=True`` makes the top edge (``z = 0``) a pressure-free surface (image method).
+    Both are described in :mod:`geomem.physics.boundary`.
     """
 
     def __init__(
@@ -77,6 +86,9 @@ class AcousticOperator(ForwardOperator):
         space_order: int = 8,
         nbl: int = 20,
         dtype=np.float32,
+        boundary: str = "sponge",
+        free_surface: bool = False,
+        imaging: str = "direct",
     ):
         shape = tuple(int(s) for s in shape)
         spacing = (float(spacing), float(spacing)) if np.isscalar(spacing) else tuple(map(float, spacing))
@@ -94,11 +106,23 @@ class AcousticOperator(ForwardOperator):
             )
         if int(nbl) < 0:
             raise ValueRangeError(f"nbl must be >= 0 grid points, got {nbl}")
+        if boundary not in bnd.BOUNDARIES:
+            raise ValueRangeError(f"boundary must be one of {', '.join(bnd.BOUNDARIES)}, got {boundary!r}")
+        if free_surface and int(nbl) < space_order // 2:
+            raise ValueRangeError(
+                f"a free surface needs nbl >= space_order/2 = {space_order // 2} ghost rows above the model, "
+                f"got nbl={nbl}; raise nbl"
+            )
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueRangeError(f"dtype must be float32 or float64, got {dtype}")
         self.shape, self.spacing, self.geometry = shape, spacing, geometry
         self.vmax_bound, self.space_order, self.nbl, self.dtype = float(vmax_bound), int(space_order), int(nbl), dtype
+        if imaging not in IMAGING:
+            raise ValueRangeError(f"imaging must be one of {', '.join(IMAGING)}, got {imaging!r}")
+        self.boundary, self.free_surface, self.imaging = boundary, bool(free_surface), imaging
+        self._saved_checked = False
+        self.check_memory("forward")
         self.model_shape = (1, *shape)
         self.data_shape = (geometry.n_src, geometry.nt, geometry.n_rec)
         self._dv = None  # Devito objects, built lazily (see _devito)
@@ -109,6 +133,15 @@ class AcousticOperator(ForwardOperator):
         """OpenFWI-like survey on a ``size × size`` grid at 10 m: 5 surface sources, a receiver per column,
         15 Hz Ricker, 1 s, both at 10 m depth."""
         return cls(shape=(size, size), spacing=10.0, dtype=dtype, **kwargs)
+
+    @classmethod
+    def openfwi(cls, dtype=np.float32, **kwargs) -> AcousticOperator:
+        """The OpenFWI survey (:meth:`Geometry.openfwi`: 70² at 10 m, 5 sources, 70 receivers, 1000 samples at
+        1 ms, 15 Hz): data ``(5, 1000, 70)`` per model, OpenFWI's layout. ``kwargs`` go to the constructor
+        (``boundary``, ``free_surface``, ``nbl``, ...); ``vmax_bound``/``space_order`` also build the geometry."""
+        geometry = Geometry.openfwi(vmax_bound=kwargs.get("vmax_bound", 4.5),
+                                    space_order=kwargs.get("space_order", 8))
+        return cls(shape=geometry.shape, spacing=geometry.spacing[0], geometry=geometry, dtype=dtype, **kwargs)
 
     # ------------------------------------------------------------------ pickling (Dask)
     def __getstate__(self):
@@ -137,19 +170,43 @@ class AcousticOperator(ForwardOperator):
 
     def damping(self) -> np.ndarray:
         """``η`` (1/ms) on the padded ``(x, z)`` grid: ``η_max (d / nbl)²`` at ``d`` points into the layer,
-        ``η_max = 3 v_bound ln(1/R) / (2 nbl h)``."""
+        ``η_max = 3 v_bound ln(1/R) / (2 nbl h)`` (zero with the PML, which absorbs by other terms)."""
+        if self.boundary == "pml":
+            return np.zeros(self.padded_shape)
+        return bnd.sponge_damping(self.padded_shape, self.nbl, self.spacing, self.vmax_bound, self.free_surface)
+
+    def memory_estimate(self) -> dict[str, int]:
+        """Bytes the Devito buffers take: ``"forward"`` (every buffer but the saved wavefield: 3 time levels of
+        ``u``, ``δu``, ``λ``, 4 pointwise arrays, with the PML 2 levels of 4 auxiliary fields per wavefield and 4
+        profiles) and ``"gradient"`` (that plus the saved wavefield, ``(nt + 1)`` levels), on the padded grid
+        with Devito's halo of ``space_order / 2`` points per side."""
         nxp, nzp = self.padded_shape
-        if self.nbl == 0:
-            return np.zeros((nxp, nzp))
+        pts = (nxp + self.space_order) * (nzp + self.space_order) * self.dtype.itemsize
+        arrays = 3 * 3 + 4 + ((4 * 2 * 4 + 4) if self.boundary == "pml" else 0)
+        forward = arrays * pts
+        return {"forward": forward, "gradient": forward + (self.nt + 1) * pts}
 
-        def profile(n):
-            i = np.arange(n)
-            return np.maximum(np.maximum(self.nbl - i, i - (n - 1 - self.nbl)), 0) / self.nbl
+    def check_memory(self, kind: str) -> None:
+        """:class:`ValueRangeError` when :meth:`memory_estimate` ``[kind]`` exceeds the memory available now."""
+        import psutil
 
-        h = max(self.spacing)
-        eta_max = 3.0 * self.vmax_bound * math.log(1.0 / _R_TARGET) / (2.0 * self.nbl * h)
-        px, pz = profile(nxp), profile(nzp)
-        return eta_max * (px[:, None] ** 2 + pz[None, :] ** 2)
+        need, avail = self.memory_estimate()[kind], psutil.virtual_memory().available
+        if need > avail:
+            raise ValueRangeError(
+                f"the {kind} needs about {need / 1e9:.3g} GB of wavefields (padded grid {self.padded_shape}, nt="
+                f"{self.nt}, {self.dtype}) but {avail / 1e9:.3g} GB are available; use a smaller grid, a coarser "
+                "spacing or a shorter record"
+            )
+
+    def pml_profiles(self) -> tuple[np.ndarray, ...]:
+        """``(a_x, b_x, a_z, b_z)`` of the PML on the padded ``(x, z)`` grid (no top layer with a free surface)."""
+        nxp, nzp = self.padded_shape
+        dz, dx = self.spacing
+        ax, bx = bnd.pml_coefficients(nxp, self.nbl, dx, self.dt, self.vmax_bound, self.geometry.f0)
+        az, bz = bnd.pml_coefficients(nzp, self.nbl, dz, self.dt, self.vmax_bound, self.geometry.f0,
+                                      low=not self.free_surface)
+        ones = np.ones((nxp, nzp))
+        return ax[:, None] * ones, bx[:, None] * ones, az[None, :] * ones, bz[None, :] * ones
 
     # ------------------------------------------------------------------ input checks
     def check_velocity(self, v: np.ndarray, batched_ok: bool = True) -> np.ndarray:
@@ -227,29 +284,57 @@ class AcousticOperator(ForwardOperator):
         rec = SparseTimeFunction(name="rec", grid=grid, npoint=self.geometry.n_rec, nt=nt + 1)
         rec.coordinates.data[:] = self.geometry.rec_coords
 
+        pml, fs = self.boundary == "pml", self.free_surface
+        surface, half = self.nbl, so // 2  # the model's top row in the padded grid; ghost rows above it
+        coef = tuple(Function(name=n, grid=grid, space_order=so) for n in ("ax", "bx", "az", "bz")) if pml else ()
+
+        def aux_fields(prefix):
+            """The PML's auxiliary fields of one wavefield (none without the PML)."""
+            if not pml:
+                return ()
+            return tuple(TimeFunction(name=f"{prefix}{n}", grid=grid, time_order=1, space_order=so)
+                         for n in ("px", "pz", "zx", "zz"))
+
+        aux = {name: aux_fields(name) for name in ("u", "us", "du", "lam")}
+
+        strips = bnd.pml_strips(grid, self.nbl, so // 2, fs) if pml and self.nbl else None
+
         def step(w, later, earlier, extra=0):
-            """``later = 2g (w − earlier) + earlier + c L w + extra``: the recursion divided by ``D``."""
-            return Eq(later, 2 * g * (w - earlier) + earlier + c * w.laplace + extra)
+            """``later = 2g (w − earlier) + earlier + c (L w + PML terms) + extra``: the recursion divided by
+            ``D``, with the PML's auxiliary updates before it and its terms added in the layers after it."""
+            before, after = bnd.pml_forward_eqs(w, aux[w.name], coef, strips, c) if strips else ([], [])
+            return [*before, Eq(later, 2 * g * (w - earlier) + earlier + c * w.laplace + extra), *after]
+
+        def mirror(w):
+            return bnd.mirror_eqs(w, 1, surface, half) if fs else []
 
         def inject_src(w):
-            return src.inject(field=w.forward, expr=src * c)  # dt² q / D
+            return [src.inject(field=w.forward, expr=src * c)]  # dt² q / D
+
+        def forward_eqs(w):
+            return [*step(w, w.forward, w.backward), *inject_src(w), *mirror(w)]
 
         born_src = -dm * (u.forward - 2 * u + u.backward)
+        adj_before, adj_after = bnd.pml_adjoint_eqs(lam, aux["lam"], coef, strips, c) if strips else ([], [])
         ops = {
-            "forward": Operator([step(u, u.forward, u.backward), inject_src(u), rec.interpolate(expr=u)],
-                                name="fwd"),
-            "forward_save": Operator(
-                [step(us, us.forward, us.backward), inject_src(us), rec.interpolate(expr=us)], name="fwd_save"
-            ),
+            "forward": Operator([*forward_eqs(u), rec.interpolate(expr=u)], name="fwd"),
+            "forward_save": Operator([*forward_eqs(us), rec.interpolate(expr=us)], name="fwd_save"),
             "born": Operator(
-                [step(u, u.forward, u.backward), inject_src(u), step(du, du.forward, du.backward, born_src),
+                [*forward_eqs(u), *step(du, du.forward, du.backward, born_src), *mirror(du),
                  rec.interpolate(expr=du)], name="born"
             ),
             "adjoint": Operator(
                 [
-                    step(lam, lam.backward, lam.forward),
+                    *adj_before,
+                    # by parts: before lam.backward's slot (it holds λ_{t+2}, see the class doc) is overwritten
+                    *([Eq(grad, grad - us.forward * (lam - 2 * lam.forward + lam.backward))]
+                      if self.imaging == "by_parts" else []),
+                    Eq(lam.backward, 2 * g * (lam - lam.forward) + lam.forward + c * lam.laplace),
+                    *adj_after,
                     rec.inject(field=lam.backward, expr=rec * c / dt**2),  # Rᵀ δd / D
-                    Eq(grad, grad - (us.forward - 2 * us + us.backward) * lam),
+                    *(bnd.mirror_adjoint_eqs(lam, -1, surface, half) if fs else []),
+                    *([Eq(grad, grad - (us.forward - 2 * us + us.backward) * lam)]
+                      if self.imaging == "direct" else []),
                 ],
                 name="adjoint",
             ),
@@ -258,9 +343,15 @@ class AcousticOperator(ForwardOperator):
         # (~0.1 ms a call); the memory is the same, and the halos, never written, stay zero
         arrays = {f.name: f.data.view(np.ndarray) for f in (g, c, u, du, lam, dm, grad, src, rec)}
         arrays["src_coords"] = src.coordinates.data.view(np.ndarray)
+        for f, values in zip(coef, self.pml_profiles() if pml else (), strict=True):
+            f.data[:] = values
+        # the PML's auxiliary buffers each kind runs with, zeroed before every run (see _run)
+        views = {k: [f.data.view(np.ndarray) for f in v] for k, v in aux.items()}
+        reset = {"forward": views["u"], "forward_save": views["us"], "born": views["u"] + views["du"],
+                 "adjoint": views["lam"]}
         self._dv = dict(grid=grid, g=g, c=c, eta_half_dt=self.damping() * (self.dt / 2),
                         u=u, us=us, du=du, lam=lam, dm=dm, grad=grad, src=src, rec=rec, ops=ops, args={},
-                        a=arrays, wavelet=self.geometry.wavelet())
+                        a=arrays, reset=reset, wavelet=self.geometry.wavelet())
         return self._dv
 
     def check_halo(self, func) -> None:
@@ -302,6 +393,9 @@ class AcousticOperator(ForwardOperator):
         big_d = m + dv["eta_half_dt"]
         dv["a"]["g"][:] = m / big_d
         dv["a"]["c"][:] = self.dt**2 / big_d
+        if self.free_surface:  # C mirror-symmetric over the ghost rows: the adjoint's Eᵀ is then exact
+            s, half = self.nbl, self.space_order // 2
+            dv["a"]["c"][:, s - half : s] = dv["a"]["c"][:, s + half : s : -1]
         return vp, big_d
 
     def _set_shot(self, s: int) -> None:
@@ -318,6 +412,8 @@ class AcousticOperator(ForwardOperator):
         it saves Devito's per-call argument processing (several ms per call, a third of a 64² forward shot).
         """
         dv = self._devito()
+        for buf in dv["reset"][kind]:
+            buf[:] = 0
         op = dv["ops"][kind]
         values = dv["args"].get(kind)
         if values is None:
@@ -372,6 +468,9 @@ class AcousticOperator(ForwardOperator):
         """Forward with save for shot ``s`` (recording ``F_s(v)``), then the adjoint run injecting
         ``F_s(v) − d_target`` if ``residual`` else ``d_target``; accumulates ``J_mᵀ(·)`` into ``grad``.
         Returns the recorded ``F_s(v)``."""
+        if not self._saved_checked:  # the saved wavefield is allocated by the first forward_save run
+            self.check_memory("gradient")
+            self._saved_checked = True
         d = self._devito()
         self._set_shot(s)
         d["a"]["rec"][:] = 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES = ("memorized", "devito", "dps", "training", "linearized")
+CASES = ("memorized", "devito", "dps", "training", "linearized", "gradient")
 
 
 def _stat_ok(stat: dict) -> bool:
@@ -58,6 +58,16 @@ def test_devito_case(quick_result):
             assert _stat_ok(t)
             assert r[kind]["gpts_wall"] == pytest.approx(r["points_per_shot"] / t["median"] / 1e9)
         assert r["points_per_shot"] == r["padded_shape"][0] * r["padded_shape"][1] * r["nt"]
+
+
+def test_gradient_case(quick_result):
+    for r in quick_result["cases"]["gradient"]["rows"]:
+        assert set(r["variants"]) == {"sponge/direct", "sponge/by_parts", "pml/by_parts"}
+        for row in r["variants"].values():
+            t = row["time"]
+            assert _stat_ok(t["forward"]["cpu"]) and _stat_ok(t["gradient"]["wall"])
+            assert row["gradient_over_forward"]["cpu"] == pytest.approx(
+                t["gradient"]["cpu"]["median"] / t["forward"]["cpu"]["median"])
 
 
 def test_dps_split_adds_up(quick_result):
