@@ -29,7 +29,8 @@ _PUBLIC = {
     # priors
     "Denoiser": "geomem.priors", "MemorizedPrior": "geomem.priors", "LearnedPrior": "geomem.priors",
     # posterior
-    "Likelihood": "geomem.posterior", "PosteriorSamples": "geomem.posterior", "dps": "geomem.posterior",
+    "Likelihood": "geomem.posterior", "PosteriorSamples": "geomem.posterior", "sample_posterior": "geomem.posterior",
+    "SAMPLERS": "geomem.posterior", "dps": "geomem.posterior",
     "DPSConfig": "geomem.posterior", "LinearizedPosterior": "geomem.posterior",
     "MatrixFreeLinearizedPosterior": "geomem.posterior", "lookup_weights": "geomem.posterior",
     "effective_modes": "geomem.posterior",

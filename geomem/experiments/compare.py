@@ -24,13 +24,12 @@ import numpy as np
 from geomem.config import Settings, to_dict
 from geomem.errors import ConfigError
 from geomem.metrics.memorization import null_baselines
-from geomem.posterior.dps import DPSConfig
-from geomem.priors.sampling import karras_sigmas
 from geomem.runs import RunFolder, write_npz
 from geomem.workflow.cache import digest_array, digest_path, stage_key
 from geomem.workflow.parallel import dask_client
 from geomem.workflow.posteriors import (
     LinearizedSettings,
+    SamplerSettings,
     cached_posterior,
     linearized_posterior,
     lookup_posterior,
@@ -43,7 +42,7 @@ from geomem.workflow.scoring import score_posteriors
 
 @dataclass(frozen=True)
 class CompareConfig(Settings):
-    """Settings of ``geomem compare`` (TOML tables: ``model_set``, ``survey``, ``dps``, ``linearized``)."""
+    """Settings of ``geomem compare`` (TOML tables: ``model_set``, ``survey``, ``sampler``, ``linearized``)."""
 
     priors: tuple[str, ...] = SHIPPED
     train_sizes: tuple[int, ...] = ()
@@ -58,7 +57,7 @@ class CompareConfig(Settings):
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
     # CPU-sized default (the main job must finish in minutes on 2 cores): few chains and steps (docs/posterior.md)
-    dps: DPSConfig = DPSConfig(steps=16)
+    sampler: SamplerSettings = SamplerSettings()
     linearized: LinearizedSettings = LinearizedSettings()
 
 
@@ -88,9 +87,9 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
     run = RunFolder(out, config=config, seed=config.seed)
     ms = problem.model_set
     metrics: dict = {"sizes": sizes, "truths": {}, "model_set": {"family": ms.family, "n": len(ms),
-                     "shape": list(ms.shape), "vmin": ms.vmin, "vmax": ms.vmax}, "sigma": config.dps.sigma_min}
+                     "shape": list(ms.shape), "vmin": ms.vmin, "vmax": ms.vmax}, "sigma": config.sampler.sigma_min,
+               "sampler": config.sampler.method}
     nulls = {n: null_baselines(problem.train(n), problem.heldout_null) for n in sizes}
-    sigmas = karras_sigmas(config.dps.steps, config.dps.sigma_min, config.dps.sigma_max, config.dps.rho).numpy()
     workers = None if config.workers < 0 else config.workers
     with dask_client(workers) as client:
         F_train = problem.forward_train(max(sizes), client, progress)
@@ -100,14 +99,14 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
                       **({"velocity": ms.models[t_idx]} if t_idx >= 0 else {}))
             metrics["truths"][spec] = {"index": t_idx, "gamma": lik.gamma, "sizes": {}}
             for n, (name, learned) in priors.items():
-                posts = posteriors_for_size(config, problem, lik, n, name, learned, F_train, run.path / "cache" / tag,
-                                            progress)
+                posts = posteriors_for_size(config, problem, lik, n, name, learned, F_train, run.path / "cache" / tag)
                 scores, arrays = score_posteriors(posts, problem.train(n), nulls[n], lik, config.n_boot, config.seed,
                                                   ms.vmax - ms.vmin, F_train[:n])
-                histories = {f"{k}__history": p.history for k, p in posts.items() if p.history is not None}
+                histories = {f"{k}__{a}": v for k, p in posts.items() if p.history is not None
+                             for a, v in (("history", p.history), ("levels", schedule(p)))}
                 velocities = {f"{k}__velocity": problem.parameterization.to_velocity(p.samples)
                               for k, p in posts.items()}
-                write_npz(run.path / f"samples_{tag}_n{n}.npz", sigmas=sigmas, **velocities,
+                write_npz(run.path / f"samples_{tag}_n{n}.npz", **velocities,
                           **{f"{k}__misfit": p.misfit for k, p in posts.items()}, **histories, **arrays)
                 metrics["truths"][spec]["sizes"][str(n)] = scores
     metrics["wall_time_s"] = time.time() - t_start
@@ -116,6 +115,11 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
 
     metrics["report"] = str(write_report(run.path))
     return metrics
+
+
+def schedule(post) -> np.ndarray:
+    """The noise levels at which a sampler recorded its misfit history (DPS: σ; split Gibbs / SMC: ρ)."""
+    return np.asarray(post.info.get("sigmas", post.info.get("rhos", np.arange(len(post.history)))), dtype=float)
 
 
 def observations(config: CompareConfig, problem: Problem, F_train: np.ndarray, n_min: int, client):
@@ -127,7 +131,7 @@ def observations(config: CompareConfig, problem: Problem, F_train: np.ndarray, n
 
 
 def posteriors_for_size(config: CompareConfig, problem: Problem, lik, n: int, name: str, learned, F_train,
-                        cache: Path, progress: bool) -> dict:
+                        cache: Path) -> dict:
     """The four posteriors of one (data set, N), each cached in folder ``cache`` under a key of the contents and
     settings it depends on (a stale file is recomputed, never read)."""
     train = problem.train(n)
@@ -135,18 +139,20 @@ def posteriors_for_size(config: CompareConfig, problem: Problem, lik, n: int, na
             "survey": problem.operator_key(), "chains": config.chains, "seed": config.seed}
     rng = np.random.default_rng([config.seed, n])
     out = {"lookup": lookup_posterior(lik, train, F_train, config.chains, rng)}
-    key = stage_key(kind="linearized", settings=to_dict(config.linearized), sigma=config.dps.sigma_min, **base)
+    sigma = config.sampler.sigma_min
+    key = stage_key(kind="linearized", settings=to_dict(config.linearized), sigma=sigma, **base)
     out["linearized"] = cached_posterior(
         cache / f"linearized_n{n}.npz", key, "linearized",
-        lambda: linearized_posterior(lik, train, F_train, config.dps.sigma_min, config.linearized, config.chains,
-                                     rng, out["lookup"].component_weights))
+        lambda: linearized_posterior(lik, train, F_train, sigma, config.linearized, config.chains, rng,
+                                     out["lookup"].component_weights))
     kinds = {"memorized": ("memorized", memorized_prior(train))}
     if learned is not None:
         kinds["learned"] = (name, learned)
     for kind, (pname, prior) in kinds.items():
         weights = "exact" if kind == "memorized" else digest_path(resolve_prior_folder(pname))
-        key = stage_key(kind=kind, prior=weights, settings=to_dict(config.dps), **base)
+        key = stage_key(kind=kind, prior=weights, settings=to_dict(config.sampler), **base)
         out[kind] = cached_posterior(
             cache / f"{kind}_n{n}.npz", key, kind,
-            lambda prior=prior: sampled_posterior(prior, lik, config.chains, config.dps, config.seed, progress))
+            lambda prior=prior: sampled_posterior(prior, lik, config.chains, config.sampler, config.seed,
+                                                  F_train[:n]))
     return out

@@ -1,7 +1,9 @@
 """``geomem invert``: posterior sampling for FWI with a learned or the memorized prior.
 
-Data are either observed shot records (recorded with the survey of the config, noise standard deviation
-``gamma``) or synthesized from a truth of the model set (:meth:`geomem.workflow.problem.Problem.likelihood`).
+The memorized prior gets the exact posterior (drawn at σ_min), a learned prior the configured sampler
+(``[sampler]``: split Gibbs by default). Data are either observed shot records (recorded with the survey of the
+config, noise standard deviation ``gamma``) or synthesized from a truth of the model set
+(:meth:`geomem.workflow.problem.Problem.likelihood`).
 The prior is a shipped prior's name, a learned-prior folder, or ``memorized``: the exact memorized prior of
 the first ``n_train`` models. The run folder gets the samples (velocity, prior coordinates), their misfits and
 history, the diverged chains, ``metrics.json`` and figures.
@@ -16,20 +18,19 @@ import numpy as np
 
 from geomem.config import Settings
 from geomem.metrics.posterior_quality import posterior_summary
-from geomem.posterior.dps import DPSConfig
 from geomem.report import save_figure
 from geomem.report.compare_figures import misfit_curves
 from geomem.report.metric_figures import posterior_panels
 from geomem.runs import RunFolder
 from geomem.workflow.parallel import dask_client
-from geomem.workflow.posteriors import sampled_posterior
+from geomem.workflow.posteriors import SamplerSettings, sampled_posterior
 from geomem.workflow.priors import load_prior
 from geomem.workflow.problem import ModelSetSettings, Problem, SurveySettings
 
 
 @dataclass(frozen=True)
 class InvertConfig(Settings):
-    """Settings of ``geomem invert`` (TOML tables ``model_set``, ``survey``, ``dps``)."""
+    """Settings of ``geomem invert`` (TOML tables ``model_set``, ``survey``, ``sampler``)."""
 
     prior: str = "n50"
     n_train: int = field(default=50, metadata={"min": 2})
@@ -42,10 +43,10 @@ class InvertConfig(Settings):
     workers: int = field(default=-1, metadata={"min": -1})  # Dask worker processes; -1: serial on <= 2 cores
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
-    dps: DPSConfig = DPSConfig(steps=30)
+    sampler: SamplerSettings = SamplerSettings()
 
 
-def run_invert(config: InvertConfig, out: str | Path, progress: bool = True) -> dict:
+def run_invert(config: InvertConfig, out: str | Path) -> dict:
     problem = Problem.build(config.model_set, config.survey)
     ms = problem.model_set
     prior = load_prior(config.prior, ms, config.n_train)
@@ -55,7 +56,7 @@ def run_invert(config: InvertConfig, out: str | Path, progress: bool = True) -> 
             idx, lik = -1, problem.observed(config.data, config.gamma, client)
         else:
             idx, lik = problem.likelihood(config.truth, config.noise, config.seed, len(ms), client=client)
-        post = sampled_posterior(prior, lik, config.chains, config.dps, config.seed, progress)
+        post = sampled_posterior(prior, lik, config.chains, config.sampler, config.seed)
     velocity = problem.parameterization.to_velocity(post.samples)
     run.write_arrays("samples.npz", velocity=velocity, **post.to_arrays(), y=lik.y)
     ratio = post.misfit_over_noise
@@ -70,8 +71,9 @@ def run_invert(config: InvertConfig, out: str | Path, progress: bool = True) -> 
         fig = posterior_panels(truth, summary, spacing=(ms.spacing, ms.spacing), title=f"posterior, {config.prior}")
         save_figure(fig, run.figure("posterior.png"), dpi=100)
     if post.history is not None:
-        fig = misfit_curves({config.prior: post.history}, np.asarray(post.info["sigmas"]),
-                            lik.gamma * np.sqrt(lik.n_data), "data misfit along the reverse process")
+        levels = np.asarray(post.info.get("sigmas", post.info.get("rhos", np.arange(len(post.history)))), dtype=float)
+        fig = misfit_curves({config.prior: (levels, post.history)}, lik.gamma * np.sqrt(lik.n_data),
+                            "data misfit along the sampler's schedule")
         save_figure(fig, run.figure("misfit.png"), dpi=100)
     run.write_metrics(metrics)
     return metrics

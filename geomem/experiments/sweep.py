@@ -47,7 +47,6 @@ from geomem.config import Settings, to_dict
 from geomem.errors import ConfigError, DataFileError
 from geomem.geology import ModelSet
 from geomem.metrics.memorization import MemorizationRatios, memorization_ratios, null_baselines, report_from_ratios
-from geomem.posterior.dps import DPSConfig
 from geomem.priors.learned import UNetConfig
 from geomem.priors.sampling import karras_sigmas, sample
 from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, resolve_device, train
@@ -56,6 +55,7 @@ from geomem.workflow.cache import digest_array, digest_path, stage_key
 from geomem.workflow.parallel import dask_client
 from geomem.workflow.posteriors import (
     LinearizedSettings,
+    SamplerSettings,
     cached_posterior,
     linearized_posterior,
     lookup_posterior,
@@ -96,7 +96,7 @@ class SampleSettings(Settings):
 
 @dataclass(frozen=True)
 class SweepConfig(Settings):
-    """Settings of ``geomem sweep`` (TOML tables: model_set, capacity, train, samples, survey, dps, linearized).
+    """Settings of ``geomem sweep`` (TOML tables: model_set, capacity, train, samples, survey, sampler, linearized).
 
     ``train`` is a full :class:`TrainConfig` except ``name``, ``data`` and ``model``, which the sweep sets per
     (N, w) from ``model_set`` and ``capacity``.
@@ -119,7 +119,7 @@ class SweepConfig(Settings):
                                      bf16=False, optim=OptimConfig(warmup_steps=300))
     samples: SampleSettings = SampleSettings()
     survey: SurveySettings = SurveySettings()
-    dps: DPSConfig = DPSConfig(steps=20)
+    sampler: SamplerSettings = SamplerSettings()
     linearized: LinearizedSettings = LinearizedSettings()
 
 
@@ -262,27 +262,28 @@ def stage_posteriors(config: SweepConfig, out: Path, progress: bool = True) -> N
             nulls = null_baselines(train_x, problem.heldout_null)
             rng = np.random.default_rng([config.seed, n])
             shared = {"lookup": lookup_posterior(lik, train_x, F_train, config.chains, rng)}
-            key = stage_key(kind="linearized", n=n, settings=to_dict(config.linearized), sigma=config.dps.sigma_min,
+            key = stage_key(kind="linearized", n=n, settings=to_dict(config.linearized), sigma=config.sampler.sigma_min,
                             **base)
             shared["linearized"] = cached_posterior(
                 out / "cache" / f"linearized_n{n}.npz", key, "linearized",
-                functools.partial(linearized_posterior, lik, train_x, F_train, config.dps.sigma_min, config.linearized,
+                functools.partial(linearized_posterior, lik, train_x, F_train, config.sampler.sigma_min,
+                                  config.linearized,
                                   config.chains, rng, shared["lookup"].component_weights))
-            key = stage_key(kind="memorized", n=n, settings=to_dict(config.dps), **base)
+            key = stage_key(kind="memorized", n=n, settings=to_dict(config.sampler), **base)
             shared["memorized"] = cached_posterior(
                 out / "cache" / f"memorized_n{n}.npz", key, "memorized",
-                functools.partial(sampled_posterior, memorized_prior(train_x), lik, config.chains, config.dps,
-                                  config.seed, progress))
+                functools.partial(sampled_posterior, memorized_prior(train_x), lik, config.chains, config.sampler,
+                                  config.seed, F_train[:n]))
             for w in sorted(config.capacity.widths):
                 run_dir = root / run_name(n, w)
                 for step, ckpt in posterior_checkpoints(config, run_dir):
                     name = f"{run_name(n, w)}_s{step}"
                     key = stage_key(kind="learned", n=n, prior=digest_path(ckpt / "ema.safetensors"),
-                                    settings=to_dict(config.dps), **base)
+                                    settings=to_dict(config.sampler), **base)
                     learned = cached_posterior(
                         out / "cache" / f"learned_{name}.npz", key, "learned",
                         lambda run_dir=run_dir, ckpt=ckpt: sampled_posterior(
-                            checkpoint_prior(run_dir, ckpt), lik, config.chains, config.dps, config.seed, progress))
+                            checkpoint_prior(run_dir, ckpt), lik, config.chains, config.sampler, config.seed))
                     posts = {**shared, "learned": learned}
                     ms = problem.model_set
                     scores, arrays = score_posteriors(posts, train_x, nulls, lik, config.n_boot, config.seed,

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from geomem.config import Settings
+from geomem.config import Settings, to_dict
 from geomem.errors import ConfigError
 from geomem.posterior.annealed import AnnealedConfig
 from geomem.posterior.dps import DPSConfig
@@ -44,7 +44,9 @@ from geomem.posterior.split_gibbs import SplitGibbsConfig
 from geomem.posterior.validation import TOY_PROBLEMS, score, toy_problem
 from geomem.priors.memorized import MemorizedPrior
 from geomem.runs import RunFolder
+from geomem.workflow.cache import digest_array, digest_path, stage_key
 from geomem.workflow.parallel import dask_client
+from geomem.workflow.posteriors import cached_posterior
 from geomem.workflow.problem import ModelSetSettings, Problem, SurveySettings
 
 
@@ -175,7 +177,18 @@ def _fwi_config(f: FWISettings, method: str):
     return getattr(f, method) if hasattr(f, method) else sampler_config(method)
 
 
-def run_fwi(config: ValidateConfig) -> dict:
+def _posterior(cache: Path, name: str, method: str, key: dict, compute):
+    """``compute()`` once per content key, cached under ``cache/<name>.npz`` (a rerun of an interrupted validation
+    resumes after the last finished sampler run); progress lines on stdout."""
+    t0 = time.time()
+    print(f"validate-samplers FWI: {name} ...", flush=True)
+    post = cached_posterior(cache / f"{name}.npz", stage_key(method=method, **key), method, compute)
+    print(f"validate-samplers FWI: {name} done in {time.time() - t0:.0f} s "
+          f"({post.info.get('gradients_per_sample', 0):.0f} gradients per sample)", flush=True)
+    return post
+
+
+def run_fwi(config: ValidateConfig, out: Path) -> dict:
     """The FWI memorized-prior (and optional learned-prior) validation; see the module docstring."""
     from geomem.metrics.memorization import nearest_neighbours
 
@@ -185,35 +198,42 @@ def run_fwi(config: ValidateConfig) -> dict:
     x_all = problem.x
     train_x = problem.train(f.n_train)
     prior = MemorizedPrior(torch.from_numpy(train_x))
-    out: dict = {"truths": {}, "n_train": f.n_train, "chains": f.chains}
+    result: dict = {"truths": {}, "n_train": f.n_train, "chains": f.chains}
     with dask_client(f.workers) as client:
         t0 = time.time()
         F_train = problem.forward_train(f.n_train, client)
-        out["forward_train_s"] = time.time() - t0
+        result["forward_train_s"] = time.time() - t0
         for spec in f.truths:
             idx, lik = problem.likelihood(spec, f.noise, config.seed, f.n_train, forward=F_train, client=client)
+            base = {"models": problem.digest, "n": f.n_train, "data": digest_array(lik.y), "gamma": lik.gamma,
+                    "survey": problem.operator_key(), "chains": f.chains, "seed": config.seed}
             exact = exact_memorized(prior, lik, f.chains, seed=config.seed, F_train=F_train)
             exact.info["forwards_per_sample"] = f.n_train / f.chains  # the shared F(x_n), computed above
             w = exact.component_weights
             rows = [_fwi_scores(exact, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param)]
             for method in f.methods if f.memorized else ():
-                res = sample_posterior(prior, lik, method, f.chains, _fwi_config(f, method), seed=config.seed)
+                cfg = _fwi_config(f, method)
+                res = _posterior(Path(out) / "cache", f"{spec.replace(':', '')}_memorized_{method}", method,
+                                 {**base, "prior": "memorized", "config": to_dict(cfg)},
+                                 lambda method=method, cfg=cfg, lik=lik: sample_posterior(
+                                     prior, lik, method, f.chains, cfg, seed=config.seed))
                 rows.append(_fwi_scores(res, lik, train_x, F_train, w, idx if idx < f.n_train else -1, param))
             best = int(np.argmax(w))
             best_mon = float(np.sqrt(lik.data_sq_misfit(F_train[best:best + 1])[0])
                              / (lik.gamma * math.sqrt(lik.n_data)))
-            out["truths"][spec] = {"index": idx, "gamma": lik.gamma, "exact_top": best,
+            result["truths"][spec] = {"index": idx, "gamma": lik.gamma, "exact_top": best,
                                    "exact_top_weight": float(w[best]), "exact_top_misfit_over_noise": best_mon,
                                    "rows": rows}
             if idx >= f.n_train:
                 for path in f.learned:
-                    out["truths"][spec].setdefault("learned", []).append(
-                        _learned_row(path, lik, config, f, x_all, param, nearest_neighbours))
-    return out
+                    result["truths"][spec].setdefault("learned", []).append(
+                        _learned_row(path, lik, config, f, x_all, param, nearest_neighbours, out, base, spec))
+    return result
 
 
-def _learned_row(path, lik, config, f, x_all, param, nearest_neighbours) -> dict:
+def _learned_row(path, lik, config, f, x_all, param, nearest_neighbours, out, base, spec) -> dict:
     from geomem.priors.learned import LearnedPrior
+    from geomem.workflow.priors import resolve_prior_folder
 
     prior = LearnedPrior.from_pretrained(path, device=f.device)
     n = int(prior.model_set.get("n", 0))
@@ -221,8 +241,11 @@ def _learned_row(path, lik, config, f, x_all, param, nearest_neighbours) -> dict
     for method in f.methods:
         if method == "exact":
             continue
-        res = sample_posterior(prior, lik, method, f.chains, _fwi_config(f, method), seed=config.seed,
-                               device=f.device)
+        cfg = _fwi_config(f, method)
+        res = _posterior(Path(out) / "cache", f"{spec.replace(':', '')}_learned_n{n}_{method}", method,
+                         {**base, "prior": digest_path(resolve_prior_folder(path)), "config": to_dict(cfg)},
+                         lambda method=method, cfg=cfg: sample_posterior(prior, lik, method, f.chains, cfg,
+                                                                         seed=config.seed, device=f.device))
         v = res.valid()
         vel = param.to_velocity(v.samples)
         truth = param.to_velocity(lik.truth)
@@ -295,7 +318,7 @@ def run_validate(config: ValidateConfig, out: str | Path) -> dict:
     metrics: dict = {"toys": run_toys(config) if config.toys.problems else []}
     text = "## Toy problems\n\n" + toy_table(metrics["toys"]) if metrics["toys"] else ""
     if config.fwi.enabled:
-        metrics["fwi"] = run_fwi(config)
+        metrics["fwi"] = run_fwi(config, run.path)
         text += "\n## FWI, memorized prior\n\n" + fwi_table(metrics["fwi"])
     metrics["wall_time_s"] = time.time() - t0
     run.write_metrics(metrics)

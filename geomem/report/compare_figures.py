@@ -82,21 +82,22 @@ def memorized_pairs(samples: np.ndarray, nearest: np.ndarray, ratio_k: np.ndarra
     return fig
 
 
-def misfit_curves(histories: Mapping[str, np.ndarray], sigmas: np.ndarray, noise_level: float, title: str) -> Figure:
-    """Data misfit ``‖y − F(x̂₀)‖`` of every chain along the reverse process (σ decreasing to the right),
-    with the noise level ``γ√m`` marked."""
+def misfit_curves(histories: Mapping[str, tuple[np.ndarray, np.ndarray]], noise_level: float, title: str) -> Figure:
+    """Data misfit of every chain along the sampler's schedule: ``{name: (levels (K,), misfits (K, chains))}``
+    with the noise level (DPS: σ of the reverse process; split Gibbs: the coupling width ρ) decreasing to the
+    right, and the noise level ``γ√m`` marked."""
     fig = Figure(figsize=(7.5, 4.2), layout="constrained")
     ax = fig.subplots()
     colors = ("tab:blue", "tab:orange", "tab:green", "tab:red")
-    for (name, hist), color in zip(histories.items(), colors, strict=False):
+    for (name, (levels, hist)), color in zip(histories.items(), colors, strict=False):
         for j in range(hist.shape[1]):
-            ax.plot(sigmas, hist[:, j], color=color, alpha=0.5, linewidth=0.9, label=name if j == 0 else None)
+            ax.plot(levels, hist[:, j], color=color, alpha=0.5, linewidth=0.9, label=name if j == 0 else None)
     ax.axhline(noise_level, color="k", linestyle="--", label=r"noise level $\gamma\sqrt{m}$")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.invert_xaxis()
-    ax.set_xlabel("noise level σ of the reverse process (normalized units)")
-    ax.set_ylabel(r"data misfit $\|y - F(\hat{x}_0)\|$ (data units)")
+    ax.set_xlabel("noise level of the sampler's schedule, σ or ρ (normalized units)")
+    ax.set_ylabel(r"data misfit $\|y - F(x)\|$ (data units)")
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=10)
     return fig

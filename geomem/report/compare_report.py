@@ -126,10 +126,11 @@ def write_report(run: str | Path) -> Path:
                                            title=f"{kind} prior, truth {spec}, N = {n}")
                     report.add_figure(_save(fig, figures / f"calibration_{kind}_{name}.png"),
                                       f"{kind} prior: calibration of the pointwise std against the error.")
-            histories = {k: arrays[f"{k}__history"] for k in ("learned", "memorized") if f"{k}__history" in arrays}
+            histories = {k: (arrays[f"{k}__levels"], arrays[f"{k}__history"]) for k in ("learned", "memorized")
+                         if f"{k}__history" in arrays and f"{k}__levels" in arrays}
             if histories:
-                fig = misfit_curves(histories, arrays["sigmas"], gamma * np.sqrt(m_data),
-                                    f"data misfit along the reverse process, truth {spec}, N = {n}")
+                fig = misfit_curves(histories, gamma * np.sqrt(m_data),
+                                    f"data misfit along the sampler's schedule, truth {spec}, N = {n}")
                 report.add_figure(_save(fig, figures / f"misfit_{name}.png"),
                                   "Data misfit of the Tweedie estimate at every step of every chain.")
             crit_rows = []

@@ -5,7 +5,11 @@
 - ``linearized``: the closed-form linearized mixture under the memorized prior of width σ, matrix-free, on
   the components with the largest lookup weights (at most ``components``, each with weight ≥ ``min_weight``,
   the best always kept);
-- ``memorized`` / ``learned``: a posterior sampler run with the memorized or a learned prior.
+- ``memorized``: the exact posterior under the memorized prior (:func:`~geomem.posterior.exact.exact_memorized`:
+  lookup weights from the cached ``F(x_n)``, draws noised to the bandwidth σ_min of the comparison — the validated
+  reference of ``geomem validate-samplers``);
+- ``learned``: the sampler ``SamplerSettings.method`` with a learned prior (split Gibbs by default: see
+  docs/posterior.md, "Which sampler when" — no gradient sampler reached the FWI posterior at CPU budgets).
 
 Every posterior can be cached under a content key (:func:`geomem.workflow.cache.cached`).
 """
@@ -18,12 +22,45 @@ from pathlib import Path
 import numpy as np
 
 from geomem.config import Settings
-from geomem.posterior.dps import DPSConfig, dps
+from geomem.posterior.annealed import AnnealedConfig
+from geomem.posterior.dps import DPSConfig
+from geomem.posterior.exact import ExactConfig, exact_memorized
 from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.lookup import lookup_weights
 from geomem.posterior.matrix_free import MatrixFreeLinearizedPosterior
 from geomem.posterior.result import PosteriorSamples
+from geomem.posterior.sample import sample_posterior
+from geomem.posterior.smc import SMCConfig
+from geomem.posterior.split_gibbs import SplitGibbsConfig
+from geomem.priors.memorized import MemorizedPrior
 from geomem.workflow.cache import cached
+
+#: samplers a recipe may use with a learned prior (the exact sampler needs the memorized prior)
+LEARNED_SAMPLERS = ("split_gibbs", "smc", "annealed", "dps")
+
+
+@dataclass(frozen=True)
+class SamplerSettings(Settings):
+    """The posterior sampler of a recipe (TOML table ``[sampler]``, one sub-table per method).
+
+    ``method`` draws the learned-prior posterior; the memorized prior always gets the exact sampler at the same
+    σ_min (the chosen method's ``sigma_min``), which is also the bandwidth of the linearized mixture. Defaults are
+    CPU-sized (tens of likelihood gradients per sample): not converged for FWI (docs/posterior.md).
+    """
+
+    method: str = field(default="split_gibbs", metadata={"choices": LEARNED_SAMPLERS})
+    split_gibbs: SplitGibbsConfig = SplitGibbsConfig(levels=8, mala_steps=4, final_sweeps=2)
+    smc: SMCConfig = SMCConfig(burn_in=1, max_levels=8, mala_steps=4, final_sweeps=1)
+    annealed: AnnealedConfig = AnnealedConfig(steps=8, mala_steps=4)
+    dps: DPSConfig = DPSConfig(steps=16)
+
+    @property
+    def config(self):
+        return getattr(self, self.method)
+
+    @property
+    def sigma_min(self) -> float:
+        return float(self.config.sigma_min)
 
 
 @dataclass(frozen=True)
@@ -64,10 +101,14 @@ def linearized_posterior(lik: Likelihood, train_x: np.ndarray, F_train: np.ndarr
                                   "logdet_tail_bound": stats["logdet_tail_bound_max"]})
 
 
-def sampled_posterior(prior, lik: Likelihood, chains: int, config: DPSConfig, seed: int,
-                      progress: bool = False) -> PosteriorSamples:
-    """A posterior sampler run with ``prior`` (DPS with ``config``)."""
-    return dps(prior, lik, chains, config, seed=seed, progress=progress)
+def sampled_posterior(prior, lik: Likelihood, chains: int, settings: SamplerSettings, seed: int,
+                      F_train: np.ndarray | None = None, device="cpu") -> PosteriorSamples:
+    """The posterior with ``prior``: exact (lookup weights from ``F_train`` when given, draws noised to σ_min) for
+    a memorized prior, the sampler ``settings.method`` for any other prior."""
+    if isinstance(prior, MemorizedPrior):
+        return exact_memorized(prior, lik, chains, ExactConfig(sigma=settings.sigma_min), seed=seed,
+                               F_train=F_train)
+    return sample_posterior(prior, lik, settings.method, chains, settings.config, seed=seed, device=device)
 
 
 def cached_posterior(path: Path, key: str, method: str, compute) -> PosteriorSamples:

@@ -23,10 +23,10 @@ from geomem.metrics.memorization import (
     report_from_ratios,
 )
 from geomem.metrics.posterior_quality import compare_posteriors, data_misfit_vs_noise, energy_distance
-from geomem.posterior.dps import DPSConfig, dps
 from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.modes import effective_modes
 from geomem.posterior.result import PosteriorSamples
+from geomem.workflow.posteriors import SamplerSettings, sampled_posterior
 from geomem.workflow.problem import SurveySettings, build_operator
 
 #: the criterion of every table (memorized if d1 / mean(d2..dk) < 0.5) and its threshold
@@ -123,12 +123,12 @@ class FactPosteriorSettings(Settings):
     chains: int = field(default=4, metadata={"min": 2})
     noise: float = field(default=0.055, metadata={"gt": 0})
     survey: SurveySettings = SurveySettings()
-    dps: DPSConfig = DPSConfig(steps=30)
+    sampler: SamplerSettings = SamplerSettings()
 
 
 def fact_posterior_scores(prior, ms, facts_idx: np.ndarray, truths: dict[str, np.ndarray], p: FactPosteriorSettings,
                           seed: int) -> dict[str, Any]:
-    """A posterior sampler with ``prior`` for each truth (velocity ``(1, nz, nx)``; data noise seeded by
+    """The configured posterior sampler with ``prior`` for each truth (velocity ``(1, nz, nx)``; data noise seeded by
     ``[seed, position of the truth]``): RMSE of the mean, the memorized fraction against the set's facts and the
     fraction whose nearest fact is the truth."""
     op = build_operator(ms, p.survey)
@@ -137,7 +137,7 @@ def fact_posterior_scores(prior, ms, facts_idx: np.ndarray, truths: dict[str, np
     out = {}
     for i, (name, v_true) in enumerate(truths.items()):
         lik = Likelihood.from_truth(op, v_true, p.noise, param, seed=[seed, i])
-        post = dps(prior, lik, p.chains, p.dps, seed=seed)
+        post = sampled_posterior(prior, lik, p.chains, p.sampler, seed)
         v = param.to_velocity(post.samples)
         r = memorization_ratios(post.samples, facts)
         truth_fact = np.nonzero(np.all(np.isclose(facts.reshape(len(facts), -1), lik.truth.reshape(1, -1)),

@@ -129,7 +129,7 @@ def test_changed_inputs_are_recomputed_never_reused(tmp_path):
     from geomem.geology import make_model_set
 
     path, out = tmp_path / "set.npz", tmp_path / "run"
-    fast = {"model_set.path": str(path), "truths": ["train:0"], "chains": 2, "dps.steps": 4}
+    fast = {"model_set.path": str(path), "truths": ["train:0"], "chains": 2, "sampler.split_gibbs.levels": 3}
     cfg = load_config(CompareConfig, TINY_TOML, fast)
     make_model_set("curvefault", n=40, size=32, seed=0).save(path)
     run_compare(cfg, out, progress=False)

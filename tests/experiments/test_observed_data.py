@@ -46,8 +46,8 @@ def test_invert_reads_segy_data_recorded_with_a_geometry_file(tmp_path):
     (tmp_path / "geo.toml").write_text("src = [[30.0, 10.0], [120.0, 10.0]]\n"
                                        "rec = [[0.0, 10.0], [40.0, 10.0], [80.0, 10.0], [150.0, 10.0]]\n")
     common = ["model_set.n=30", "model_set.size=16", "model_set.heldout_start=20",
-              f"survey.geometry='{tmp_path}/geo.toml'", "survey.t_max=250.0", "survey.nbl=6", "dps.steps=6",
-              "workers=0", "n_train=10"]
+              f"survey.geometry='{tmp_path}/geo.toml'", "survey.t_max=250.0", "survey.nbl=6",
+              "sampler.split_gibbs.levels=4", "workers=0", "n_train=10"]
     ms = load_model_set(ModelSetSettings(n=30, size=16, heldout_start=20))
     op = build_operator(ms, SurveySettings(t_max=250.0, nbl=6, geometry=str(tmp_path / "geo.toml")))
     write_segy_shots(tmp_path / "shots.sgy", op.forward(ms.models[3]), op.geometry, order="receiver")

@@ -13,7 +13,7 @@ from geomem.geology.mixtures import MixtureSettings, heldout_exceptions, heldout
 from geomem.workflow.training import capacity_unet
 
 TINY = "data/configs/rules_tiny.toml"
-FAST = ["epsilons=[0.5]", "training.steps=8", "n_samples=6", "sample_steps=4", "posterior.dps.steps=3"]
+FAST = ["epsilons=[0.5]", "training.steps=8", "n_samples=6", "sample_steps=4", "posterior.sampler.split_gibbs.levels=3"]
 
 
 @pytest.fixture(scope="module")

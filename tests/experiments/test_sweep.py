@@ -20,7 +20,7 @@ from geomem.workflow.scoring import PRIMARY
 
 TINY = "data/configs/sweep_tiny.toml"
 # smaller still than the shipped tiny config, to keep the test near 30 s on one core
-FAST = {"train.steps": 16, "train.checkpoint_steps": [8], "samples.n": 12, "dps.steps": 3, "chains": 2,
+FAST = {"train.steps": 16, "train.checkpoint_steps": [8], "samples.n": 12, "sampler.split_gibbs.levels": 3, "chains": 2,
         "posterior_steps": [8]}
 
 

@@ -10,7 +10,7 @@ import pytest
 from reliability_helpers import REPO, check_complete, count, start, wait_for
 
 TINY = str(REPO / "data" / "configs" / "compare_tiny.toml")
-ARGS = ["compare", "-c", TINY, "dps.steps=6", "chains=3"]
+ARGS = ["compare", "-c", TINY, "sampler.split_gibbs.levels=4", "chains=3"]
 
 
 def _cache_files(run):

@@ -228,7 +228,7 @@ def test_load_config_bad_files(tmp_path):
 BAD_TOKENS = {
     "train": ["bogus=1", "steps=-1", "steps='many'", "batch_size=0", "data.n=true", "model=3", "optim.lr=-1",
               "--config=missing.toml", "--config=bad.toml", "noequals", "--resume"],
-    "compare": ["bogus=1", "chains=0", "dps.steps='x'", "train_sizes=[-3]", "--config=missing.toml",
+    "compare": ["bogus=1", "chains=0", "sampler.split_gibbs.levels='x'", "train_sizes=[-3]", "--config=missing.toml",
                 "--config=bad.toml", "--model-set=missing.npz", "--prior=missing_dir", "--workers=-1"],
     "data make": ["--n=0", "--n=-4", "--size=0", "--size=64x", "--vmin=5", "--vmin=nan", "--out=x.txt",
                   "--family=nope", "--difficulty=Z", "--spacing=-1", "--config=bad.toml"],
