@@ -13,7 +13,8 @@ classified as
 - ``hang``: still running after ``--timeout`` seconds (killed);
 - ``silent``: exit status 0 for an input that must be refused, or a valid-looking run whose result fails the
   case's check (a silent wrong result);
-- ``ok``: a control case (valid input) that succeeded and whose result passed its check.
+- ``ok``: a control case (valid input) that succeeded and whose result passed its check;
+- ``refused-valid``: a control case refused with exit status 2 (no traceback, but a valid input was refused).
 
 The cases, the fixtures they read (model sets, a tiny trained prior, broken prior configs, TOML files, SEG-Y
 files, unwritable outputs) and their expected outcome are defined below; fixtures are built once in a temporary
@@ -43,7 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 TINY_TRAIN = REPO / "data" / "configs" / "train_tiny.toml"
 #: a tiny model-set/survey for `invert` and `compare` (16×16 models, short records, few DPS steps)
 INV = ["model_set.n=12", "model_set.size=16", "model_set.heldout_start=10", "survey.t_max=200.0", "survey.nbl=6",
-       "survey.n_src=2", "dps.steps=4", "workers=0", "n_train=8", "--chains", "2"]
+       "survey.n_src=2", "sampler.dps.steps=4", "sampler.split_gibbs.levels=2", "workers=0", "n_train=8",
+       "--chains", "2"]
 
 
 @dataclass
@@ -391,7 +393,8 @@ def cases(f: dict[str, str]) -> list[Case]:
         "control: .npz contract")
     add("invert", [*iv, "--data", f["segy_receiver_major"], "gamma=0.001", "--out", "i"], "ok",
         data_equal_to("i", f["y_npy"]), "receiver-major SEG-Y is sorted by its headers")
-    add("invert", [*iv, "dps.zeta=1e30", "--out", "i"], "ok", invert_result_is_sane("i"),
+    add("invert", ["invert", "--prior", f["prior"], *INV, "sampler.method='dps'", "sampler.dps.zeta=1e30", "--out",
+                   "i"], "ok", invert_result_is_sane("i"),
         "guidance that drives every state to the clamp must be counted as divergence")
     for name in ("obs_vmax5", "obs_f10", "segy_4ms", "segy_nocoords", "segy_junk", "y_wrong_shape", "y_nan", "y_str",
                  "v_text", "a_file"):
@@ -400,8 +403,10 @@ def cases(f: dict[str, str]) -> list[Case]:
     add("invert", [*iv, "--data", "/nonexistent.npz", "gamma=0.001", "--out", "i"])
     add("invert", [*[a for a in iv if a not in ("--chains", "2")], "chains=0", "--out", "i"])
     add("invert", [*iv, "workers=-1", "--out", "i"], "ok", invert_result_is_sane("i"), "auto workers")
-    for ov in ["seed=-5", "dps.steps=0", "dps.zeta=-1", "dps.sigma_min=0", "dps.sigma_max=-1",
-               "dps.guidance='nope'", "n_train=0", "n_train=1000", "model_set.n=0", "model_set.size=0",
+    for ov in ["seed=-5", "sampler.dps.steps=0", "sampler.dps.zeta=-1", "sampler.dps.sigma_min=0",
+               "sampler.dps.sigma_max=-1", "sampler.dps.guidance='nope'", "sampler.method='nope'",
+               "sampler.split_gibbs.levels=0", "dps.steps=4", "n_train=0", "n_train=1000", "model_set.n=0",
+               "model_set.size=0",
                "model_set.size=100000", "survey.n_src=0", "survey.f0=0", "survey.f0=5e-324", "survey.t_max=-1",
                "survey.space_order=3", "survey.nbl=-1", "noise=0", "noise=-1", "truth='train:999'", "truth='bogus'",
                "gamma=-1", "workers=-2", "bogus=1", f"survey.geometry='{f['geo_bad']}'",
@@ -421,7 +426,7 @@ def cases(f: dict[str, str]) -> list[Case]:
     cp = ["compare", "--config", str(REPO / "data" / "configs" / "compare_tiny.toml")]
     add("compare", [*cp, "priors=[]", "--out", "c"], "ok", file_exists("c/metrics.json"), "memorized prior only")
     for ov in ["train_sizes=[]", "chains=1", "truths=[]", "truths=['bogus']", "noise=0", "workers=-2", "bogus=1",
-               "gamma=-1", "dps.steps=0", "priors=['nope']", "model_set.n=0", "train_sizes=[0]",
+               "gamma=-1", "sampler.dps.steps=0", "priors=['nope']", "model_set.n=0", "train_sizes=[0]",
                "train_sizes=[100000]", "linearized.rank=-1", "survey.n_src=0", "data='/nonexistent.npy'",
                "survey.f0=5e-324", "model_set.size=100000"]:
         add("compare", [*cp, ov, "--out", "c"])
