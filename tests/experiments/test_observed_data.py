@@ -64,7 +64,7 @@ def test_model_output_feeds_invert(tmp_path, capsys):
     ms = load_model_set(ModelSetSettings(n=30, size=16, heldout_start=20))
     np.save(tmp_path / "v.npy", ms.models[3, 0])
     common = ["model_set.n=30", "model_set.size=16", "model_set.heldout_start=20", "survey.t_max=250.0",
-              "survey.nbl=6", "survey.n_src=2", "dps.steps=6", "workers=0", "n_train=10", "gamma=0.01"]
+              "survey.nbl=6", "survey.n_src=2", "sampler.split_gibbs.levels=4", "workers=0", "n_train=10", "gamma=0.01"]
     model = ["model", "--velocity", str(tmp_path / "v.npy"), "--n-src", "2", "--t-max", "250", "--nbl", "6"]
     assert main([*model, "--out", str(tmp_path / "shots"), "--vmax-bound", str(ms.vmax)]) == 0
     out = tmp_path / "inv"
