@@ -32,6 +32,10 @@ class StabilityError(GeomemError):
     """A time step or a grid would make the wave-equation solver unstable or inaccurate."""
 
 
+class DivergenceError(GeomemError):
+    """A computation diverged: a NaN or infinite loss, weight or result (e.g. a learning rate far too large)."""
+
+
 class DataFileError(GeomemError):
     """A file is missing, unreadable, truncated, or of the wrong format."""
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from geomem.config import dump_toml, to_dict
+from geomem.errors import ConfigError, DataFileError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -42,8 +43,11 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     On an exception the temporary file is removed and ``target`` is left untouched.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent, suffix=target.suffix)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent, suffix=target.suffix)
+    except OSError as exc:
+        raise unwritable(target, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -52,10 +56,28 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp_path, target)
+        try:
+            os.replace(tmp_path, target)
+        except OSError as exc:
+            raise unwritable(target, exc) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def unwritable(path: Path, exc: OSError) -> DataFileError:
+    """The error for an output that cannot be written (read-only place, a file where a folder must be, ...)."""
+    return DataFileError(f"cannot write {path}: {exc.strerror or exc}; choose a writable output folder (--out)")
+
+
+def check_plain_name(name: str, key: str = "name") -> str:
+    """``name`` if it is a plain file name (no ``/`` or ``\\``, not ``.``/``..``, not empty, no NUL), else a
+    :class:`ConfigError`: run names become folder names under a fixed root and must not escape it."""
+    if (not isinstance(name, str) or not name.strip() or name in (".", "..") or any(c in name for c in "/\\\0")
+            or name != name.strip()):
+        raise ConfigError(f"{key} must be a plain name (letters, digits, '-', '_', '.'; no '/', '..' or leading/"
+                          f"trailing spaces), got {name!r}; use --out to choose another folder")
+    return name
 
 
 def write_text(target: str | Path, text: str) -> Path:
@@ -133,8 +155,13 @@ class RunFolder:
 
     def __init__(self, path: str | Path, config: Any = None, seed: int | None = None):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        (self.path / "figures").mkdir(exist_ok=True)
+        if self.path.exists() and not self.path.is_dir():
+            raise DataFileError(f"output folder {self.path} is a file; choose a folder name (--out)")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "figures").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise unwritable(self.path, exc) from None
         if config is not None:
             write_text(self.path / "config.toml", dump_toml(to_dict(config)))
         write_json(self.path / "provenance.json", provenance(seed))

@@ -16,8 +16,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/invert"), "--out", "-o", help="Run folder to write."),
         prior: str = typer.Option(None, "--prior", help="A learned-prior folder, or 'memorized' (the exact "
                                   "memorized prior of the first n_train models)."),
-        data: Path = typer.Option(None, "--data", help="Observed shot records (.npy, (n_src, nt, n_rec)); needs "
-                                  "gamma=<noise std>. Without it, data are modelled from the truth."),
+        data: Path = typer.Option(None, "--data", help="Observed shot records: the shots.npz of `geomem model` "
+                                  "(survey checked), SEG-Y shot gathers (interval, counts and header coordinates "
+                                  "checked; any trace order) or a .npy (n_src, nt, n_rec); needs gamma=<noise std>. "
+                                  "Without it, data are modelled from the truth."),
         chains: int = typer.Option(None, "--chains", help="Number of DPS chains."),
         overrides: list[str] = typer.Argument(None, help="key=value settings, e.g. dps.guidance=likelihood"),
     ) -> None:

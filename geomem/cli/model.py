@@ -4,8 +4,10 @@
                   --depth 10 --vmax-bound 4.5 --nbl 20 --float64 --dask-address tcp://...]
 
 ``v.npy`` holds ``(nz, nx)`` or ``(1, nz, nx)`` velocities in km/s. The run folder gets ``config.toml``,
-``shots.npz`` (``data`` ``(n_src, nt, n_rec)``, ``time_ms``, ``src_coords``, ``rec_coords``, ``velocity``),
-``metrics.json`` and ``figures/shots.png``.
+``shots.npz`` in the observed-data contract of :mod:`geomem.physics.observed` (``data`` ``(n_src, nt, n_rec)``
+with its survey: ``dt_ms``, ``vmax_bound``, ``t_max_ms``, ``f0_hz``, coordinates, ...; plus ``time_ms`` and
+``velocity``), ``metrics.json`` and ``figures/shots.png``. ``shots.npz`` can be passed to ``geomem invert --data``
+when the survey matches (same grid, spacing, ``--vmax-bound`` = the model set's vmax, ``f0``, ``t_max``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import typer
 
 from geomem.config import load_config
 from geomem.errors import DataFileError, ShapeError
+from geomem.memory import check_fits
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,29 @@ def load_velocity(path: Path) -> np.ndarray:
         raise DataFileError(f"velocity file {path} must be an existing .npy file of (nz, nx) km/s")
     try:
         v = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise DataFileError(f"cannot read {path} as a NumPy array ({exc}); save it with numpy.save") from None
+    if v.dtype.kind not in "fiu":
+        raise DataFileError(f"velocity in {path} must be real numbers (km/s), got dtype {v.dtype}")
     if v.ndim == 2:
         v = v[None]
     if v.ndim != 3 or v.shape[0] != 1:
         raise ShapeError(f"velocity in {path} must be (nz, nx) or (1, nz, nx), got {v.shape}")
     return v.astype(np.float64)
+
+
+def memory_estimate(cfg: ModelConfig, shape: tuple[int, int]) -> float:
+    """Bytes that must fit at once (a lower bound): the shots ``n_src · nt · n_rec``, three time levels of the
+    padded wavefield ``(nz + 2 nbl)(nx + 2 nbl)``, the receiver traces and the coordinates; ``nt`` from the
+    time step of ``vmax_bound`` (one receiver per column)."""
+    from geomem.physics.acquisition import CFL_SAFETY, critical_dt
+
+    item = 8 if cfg.dtype == "float64" else 4
+    dt = CFL_SAFETY * critical_dt(cfg.vmax_bound, (cfg.spacing, cfg.spacing), cfg.space_order)
+    nt = cfg.t_max / dt + 2 if dt > 0 else float("inf")
+    nz, nx = shape
+    padded = (nz + 2.0 * cfg.nbl) * (nx + 2.0 * cfg.nbl)
+    return item * (cfg.n_src * nt * nx + 3 * padded + 2 * nt * nx) + 16.0 * (cfg.n_src + nx)
 
 
 def model(
@@ -69,6 +88,7 @@ def model(
     """Simulate shot records of a velocity model and draw them."""
     from geomem.physics.acoustic import AcousticOperator
     from geomem.physics.acquisition import Geometry
+    from geomem.physics.observed import save_observed
     from geomem.physics.parallel import ShotParallel
     from geomem.report.shots import save_shots
     from geomem.runs import RunFolder
@@ -78,19 +98,20 @@ def model(
     cfg = load_config(ModelConfig, config, {k: v for k, v in flags.items() if v is not None})
     v = load_velocity(velocity)
     shape = v.shape[1:]
+    check_fits(memory_estimate(cfg, shape), f"modelling {cfg.n_src} shots on a {shape[0]}×{shape[1]} grid",
+               "lower --n-src, --t-max, --nbl or raise --spacing")
     geom = Geometry.surface(shape, cfg.spacing, cfg.n_src, cfg.depth, cfg.t_max, cfg.f0, cfg.vmax_bound,
                             cfg.space_order)
     op = AcousticOperator(shape, cfg.spacing, geom, cfg.vmax_bound, cfg.space_order, cfg.nbl, np.dtype(cfg.dtype))
     op.check_velocity(v)
+    folder = RunFolder(out, config=cfg)  # before simulating: an unwritable --out fails now, not after the work
     runner = ShotParallel(op, cfg.dask_address or None)
     start = time.perf_counter()
     with typer.progressbar(length=1, label=f"{geom.n_src} shots, {geom.nt} steps") as bar:
         data = runner.forward(v)
         bar.update(1)
     elapsed = time.perf_counter() - start
-    folder = RunFolder(out, config=cfg)
-    folder.write_arrays("shots.npz", data=data, time_ms=geom.time, src_coords=geom.src_coords,
-                        rec_coords=geom.rec_coords, velocity=v)
+    save_observed(folder.file("shots.npz"), data, geom, time_ms=geom.time, velocity=v)
     folder.write_metrics({
         "shape": list(shape), "n_src": geom.n_src, "n_rec": geom.n_rec, "nt": geom.nt, "dt_ms": geom.dt,
         "seconds": elapsed, "seconds_per_shot": elapsed / geom.n_src, "max_abs_amplitude": float(np.abs(data).max()),

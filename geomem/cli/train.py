@@ -26,6 +26,7 @@ class SampleConfig:
     seed: int = 0
     batch_size: int = field(default=64, metadata={"min": 1})
     device: str = "auto"
+    allow_other_set: bool = False  # use a learned prior with a model set other than its training set, deliberately
 
 
 def training_set_of(prior_meta: dict, model_set: str | None):
@@ -56,7 +57,7 @@ def run_sample(cfg: SampleConfig, out: Path) -> dict:
 
     from geomem.geology import ModelSet
     from geomem.metrics.memorization import nearest_neighbours
-    from geomem.priors.learned import LearnedPrior
+    from geomem.priors.learned import LearnedPrior, check_training_set
     from geomem.priors.memorized import MemorizedPrior
     from geomem.priors.sampling import karras_sigmas, sample
     from geomem.priors.training import resolve_device
@@ -76,6 +77,7 @@ def run_sample(cfg: SampleConfig, out: Path) -> dict:
         prior = LearnedPrior.from_pretrained(cfg.prior, device=device)
         train_set = training_set_of(prior.model_set, cfg.model_set or None)
         prior.check_model_set(train_set.family, train_set.vmin, train_set.vmax, train_set.shape[1:])
+        check_training_set(prior, train_set, cfg.allow_other_set, where=cfg.model_set or "the regenerated set")
         train_x = torch.as_tensor(train_set.normalized())
     run = RunFolder(out, cfg, seed=cfg.seed)
     sig = karras_sigmas(cfg.steps, cfg.sigma_min, cfg.sigma_max, cfg.rho)
@@ -129,12 +131,15 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed"),
         device: str = typer.Option("auto", "--device"),
         out: Path = typer.Option(Path("runs/sample"), "--out"),
+        allow_other_set: bool = typer.Option(False, "--allow-other-set", help="use a learned prior with a model "
+                                             "set whose models differ from its training set (deliberately)"),
     ) -> None:
         """Unconditional samples with their nearest training models, distances and a gallery figure."""
         from geomem.config import from_dict
 
         cfg = from_dict(SampleConfig, dict(prior=prior, model_set=model_set, n=n, steps=steps, method=method,
-                                           sigma_min=sigma_min, sigma_max=sigma_max, seed=seed, device=device))
+                                           sigma_min=sigma_min, sigma_max=sigma_max, seed=seed, device=device,
+                                           allow_other_set=allow_other_set))
         m = run_sample(cfg, out)
         med = m["nearest_distance_median"]
         typer.echo(f"{n} samples in {out}; median distance to the nearest training model {med:.4g}")

@@ -47,7 +47,7 @@ class CompareConfig(Settings):
     priors: tuple[str, ...] = SHIPPED
     train_sizes: tuple[int, ...] = ()
     truths: tuple[str, ...] = ("heldout:0", "train:0")
-    data: str = ""  # observed shot records (.npy or SEG-Y, recorded with [survey]); replaces the modelled truths
+    data: str = ""  # observed shots (physics/observed.py: .npz of geomem model, SEG-Y, .npy); replaces the truths
     gamma: float = field(default=0.0, metadata={"min": 0})  # noise std of the observed data (required with data)
     noise: float = field(default=0.055, metadata={"gt": 0})
     chains: int = field(default=4, metadata={"min": 2})

@@ -22,6 +22,7 @@ import numpy as np
 from geomem.errors import DataFileError, ShapeError, ValueRangeError
 from geomem.geology.generator import check_size
 from geomem.geology.modelset import ModelSet
+from geomem.memory import check_fits
 
 SEGY_SUFFIXES = (".sgy", ".segy")
 UNITS = ("auto", "km/s", "m/s")
@@ -33,14 +34,17 @@ def read_npy(path: Path) -> np.ndarray:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
         raise DataFileError(f"{path} is not a readable .npy array ({exc})") from None
-    if not isinstance(data, np.ndarray) or not np.issubdtype(data.dtype, np.number):
-        raise DataFileError(f"{path} does not hold a numeric array (dtype {getattr(data, 'dtype', '?')})")
+    if not isinstance(data, np.ndarray) or data.dtype.kind not in "fiu":
+        raise DataFileError(f"{path} does not hold a real numeric array (dtype {getattr(data, 'dtype', '?')}); save "
+                            f"velocities as floats")
     if data.ndim == 2:
         data = data[None, None]
     elif data.ndim == 3:
         data = data[:, None]
     elif data.ndim != 4 or data.shape[1] != 1:
         raise ShapeError(f"{path} holds shape {data.shape}; expected (nz, nx), (N, nz, nx) or (N, 1, nz, nx)")
+    if data.size == 0:
+        raise ShapeError(f"{path} holds an empty array of shape {data.shape}; it has no model to import")
     return data.astype(np.float64)
 
 
@@ -55,7 +59,8 @@ def read_segy(path: Path) -> np.ndarray:
         raise DataFileError(f"{path} is not a readable SEG-Y file ({exc})") from None
     if traces.ndim != 2 or min(traces.shape) < 2:
         raise ShapeError(
-            f"{path} holds {traces.shape[0]} traces of {traces.shape[-1]} samples; need at least 2 of each"
+            f"{path} holds {traces.shape[0] if traces.ndim else 0} traces of {traces.shape[-1] if traces.ndim else 0} "
+            f"samples; need at least 2 of each"
         )
     return traces.T[None, None].astype(np.float64)
 
@@ -107,7 +112,9 @@ def import_models(
     v, read_units = to_km_per_s(raw, units, path)
     source_shape = list(v.shape[2:])
     if size is not None:
-        v = resample(v, check_size(size))
+        nz, nx = check_size(size)
+        check_fits(3.0 * len(v) * nz * nx * 8, f"resampling {len(v)} model(s) to {nz}×{nx} (float64)", "lower size")
+        v = resample(v, (nz, nx))
     lo = float(v.min()) if vmin is None else float(vmin)
     hi = float(v.max()) if vmax is None else float(vmax)
     if hi <= lo:

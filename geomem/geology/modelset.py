@@ -18,6 +18,7 @@ from geomem.geology import storage
 from geomem.geology.distances import nearest_neighbour_distances
 from geomem.geology.generator import check_arguments, check_size, generate_models
 from geomem.geology.parameterization import Parameterization
+from geomem.memory import check_fits
 
 DEFAULT_MODEL_SET = dict(family="curvefault", n=1200, size=(64, 64), spacing=10.0, seed=0, vmin=1.5, vmax=4.5)
 
@@ -132,6 +133,8 @@ def make_model_set(
     ``(family, difficulty, size, seed, vmin, vmax, i)``, and no two models are closer than ``min_distance``."""
     shape = check_size(size)
     check_arguments(family, n, seed, difficulty, vmin, vmax, spacing)
+    check_fits(2.0 * n * shape[0] * shape[1] * 4, f"{n} models of {shape[0]}×{shape[1]} (float32, with a working copy)",
+               "lower n or size")
     models, info = generate_models(family, n, shape, seed, vmin, vmax, difficulty, min_distance, progress)
     meta = dict(difficulty=difficulty, min_distance=min_distance, redrawn=info["redrawn"])
     return ModelSet(models, family, seed, spacing, vmin, vmax, meta)

@@ -34,10 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from geomem.errors import CheckpointError, ConfigError, ShapeError
 from geomem.priors.denoiser import Denoiser, sigma_column
+from geomem.priors.prior_config import check_prior_config, weights_path
 from geomem.runs import atomic_path, write_json
 
 FORMAT_VERSION = 1
@@ -122,6 +124,48 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def models_sha256(models: Any) -> str:
+    """SHA-256 of normalized training models: the bytes of the C-ordered float32 ``(N, 1, nz, nx)`` array.
+
+    ``models`` is a :class:`~geomem.geology.ModelSet` (its :meth:`normalized` models) or an array already in
+    normalized coordinates. This is the hash ``geomem train`` records as ``model_set.models_sha256``.
+    """
+    arr = models.normalized() if hasattr(models, "normalized") else models
+    arr = np.ascontiguousarray(np.asarray(arr), dtype=np.float32)
+    return hashlib.sha256(arr.tobytes()).hexdigest()
+
+
+def check_training_set(prior: LearnedPrior | dict[str, Any], models: Any, allow_other_set: bool = False,
+                       where: str = "the model set") -> None:
+    """Refuse a prior used with models other than those it was trained on.
+
+    The prior's recorded ``model_set.models_sha256`` (written by ``geomem train``) is compared with
+    :func:`models_sha256` of the first ``n`` models of ``models`` (``n`` = the recorded training-set size; a
+    ModelSet or a normalized ``(N, 1, nz, nx)`` array). ``allow_other_set=True`` skips the check for a deliberate
+    cross-set use (e.g. scoring a prior against another seed's models). A prior that records no hash (written
+    by another tool) is not checked. Raises :class:`ConfigError` naming both hashes and the override.
+    """
+    meta = prior.model_set if isinstance(prior, LearnedPrior) else dict(prior or {})
+    recorded = meta.get("models_sha256")
+    if allow_other_set or not recorded:
+        return
+    n = meta.get("n")
+    total = len(models)
+    if not isinstance(n, int) or n < 1 or total < n:
+        raise ConfigError(
+            f"the prior was trained on {n!r} models but {where} holds {total}; use the prior's training set, or pass "
+            f"allow_other_set (--allow-other-set) to use it deliberately with another set"
+        )
+    arr = models.normalized() if hasattr(models, "normalized") else np.asarray(models)
+    actual = models_sha256(arr[:n])
+    if actual != recorded:
+        raise ConfigError(
+            f"the prior was trained on other models: its training set has models_sha256 {recorded[:16]}…, the first "
+            f"{n} models of {where} have {actual[:16]}…; use the prior's training set, or pass allow_other_set "
+            f"(--allow-other-set) to use it deliberately with another set"
+        )
 
 
 class LearnedPrior(Denoiser):
@@ -239,7 +283,7 @@ class LearnedPrior(Denoiser):
             directory = shipped_prior_path(str(directory))
         directory = Path(directory)
         cfg = read_config(directory)
-        weights = directory / cfg.get("weights_file", WEIGHTS_FILE)
+        weights = weights_path(directory, cfg)
         if not weights.is_file():
             raise CheckpointError(f"{weights} is missing; the prior folder is incomplete, re-save or retrain it")
         if cfg.get("weights_sha256") != _sha256(weights):
@@ -271,7 +315,7 @@ def read_config(directory: Path) -> dict[str, Any]:
         )
     try:
         cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path} is corrupt or truncated ({exc}); re-save the prior") from None
     version = cfg.get("format_version") if isinstance(cfg, dict) else None
     if not isinstance(version, int):
@@ -280,7 +324,7 @@ def read_config(directory: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} has format version {version}, newer than this geomem reads ({FORMAT_VERSION}); upgrade geomem"
         )
-    return cfg
+    return check_prior_config(cfg, path)
 
 
 def unet_from_config(cfg: dict[str, Any], where: Path):
@@ -288,8 +332,8 @@ def unet_from_config(cfg: dict[str, Any], where: Path):
 
     try:
         return UNet2DModel.from_config(cfg["unet"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{where}: bad UNet config ({exc})") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise CheckpointError(f"{where}: bad UNet config ({str(exc).splitlines()[0] if str(exc) else exc!r})") from None
 
 
 def load_weights(module: torch.nn.Module, path: Path) -> None:

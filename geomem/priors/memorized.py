@@ -54,6 +54,8 @@ from geomem.priors.denoiser import Denoiser, sigma_column
 
 #: largest tolerated bound on the logit error of the matrix-product distance before switching to float64
 _LOGIT_TOL = 1e-3
+#: smallest σ accepted: below it σ² is not a normal float64 (the logits lose all precision, then overflow)
+_SIGMA_FLOOR = 1e-150
 #: logits per temporary in a chunk of the CUDA denoiser (B · chunk rows), and bytes of a float64-upcast chunk
 _RAW_LOGITS = 2**26
 _RAW_UPCAST_BYTES = 2**31
@@ -179,9 +181,17 @@ class MemorizedPrior(Denoiser):
         norms, center = self._norms_center(work)
         xbar = xf.to(work) - center
         s_min = float(s.min())  # divide twice: s_min² overflows a Python float for σ > ~1e154
+        if s_min < _SIGMA_FLOOR:
+            raise ValueRangeError(f"sigma = {s_min:.3g} is below {_SIGMA_FLOOR:g}: σ² underflows float64, so the "
+                                  f"mixture weights cannot be computed; use a larger sigma (at σ ≤ 1e-100 the "
+                                  f"denoiser is the nearest training model to float precision)")
+        x_sq = float((xbar.detach().to(torch.float64) ** 2).sum(1).max())
+        if not math.isfinite(x_sq):
+            raise ValueRangeError(f"x is too large: its squared distance to the training mean overflows float64 "
+                                  f"(largest |entry| {float(xf.detach().abs().max()):.3g}); a prior takes normalized "
+                                  f"coordinates (order 1, plus σ times unit noise)")
         train_norm = self._raw_norm_bound() if raw else float(norms.max())
-        bound = torch.finfo(work).eps * (float((xbar.detach() ** 2).sum(1).max()) + train_norm) / (
-            2.0 * s_min) / s_min
+        bound = torch.finfo(work).eps * (x_sq + train_norm) / (2.0 * s_min) / s_min
         if work != torch.float64 and bound > _LOGIT_TOL:
             work = torch.float64
             xbar = xf.to(work) - self._norms_center(work)[1]
@@ -249,10 +259,12 @@ class MemorizedPrior(Denoiser):
         """Centred denoiser ``D̄`` (B, d) in ``out`` precision and the state the VJP needs."""
         if self.top_k is not None:
             idx, logits = self._topk(xbar, s, work)
+            _check_some_weight(torch.isfinite(logits[:, 0]))
             r = torch.softmax(logits, 1).to(out)
             comp = self._flat[idx].to(out) - self._norms_center(out)[1]
             return torch.einsum("bk,bkd->bd", r, comp), (idx, r)
         m, tot, acc = self._stream(xbar, s, work, out)
+        _check_some_weight(tot > 0)
         return acc / tot[:, None].to(out), (m, tot)
 
     @staticmethod
@@ -327,6 +339,7 @@ class MemorizedPrior(Denoiser):
             wo = w.to(out)
             acc = acc * scale[:, None].to(out) + (wo @ vals if wgemm == "wx" else (vals.T @ wo.T).T)
             m = m_new
+        _check_some_weight(tot > 0)
         return acc / tot[:, None].to(out)
 
     def log_density(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
@@ -349,6 +362,7 @@ class MemorizedPrior(Denoiser):
         xbar, s, work = self._prepare(x, sigma)
         xnorm = (xbar**2).sum(1)
         logits = torch.cat([self._logits(xbar, xnorm, c, cn, s, lw) for _, c, cn, lw in self._chunks(work)], 1)
+        _check_some_weight(torch.isfinite(logits.max(1).values))
         return torch.softmax(logits, 1).to(x.dtype)
 
     def sample(
@@ -431,6 +445,14 @@ class MemorizedPrior(Denoiser):
             diff = (self.denoise(x, sigma) - exact.denoise(x, sigma)).reshape(x.shape[0], -1)
             out["measured"] = torch.linalg.vector_norm(diff, dim=1)
         return out
+
+
+def _check_some_weight(ok: torch.Tensor) -> None:
+    """Raise unless every sample has a component of nonzero weight (``ok`` (B,) bool): when ``‖x − x_n‖²/2σ²``
+    overflows for all n the responsibilities would be 0/0. One device sync; no other cost."""
+    if not bool(ok.all()):
+        raise ValueRangeError("sigma is too small for x this far from every training model: ‖x − x_n‖² / 2σ² "
+                              "overflows for all n; use a larger sigma or an x closer to the training set")
 
 
 def _normalized_log_weights(log_weights, n: int) -> torch.Tensor | None:

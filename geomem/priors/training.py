@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import json
 import math
 import os
@@ -68,9 +67,11 @@ import numpy as np
 import torch
 
 from geomem.config import dump_toml, to_dict
-from geomem.errors import CheckpointError, ConfigError, ShapeError, ValueRangeError
-from geomem.priors.learned import LearnedPrior, UNetConfig, _sha256, build_unet, load_weights
-from geomem.runs import RunFolder, write_json, write_text
+from geomem.errors import CheckpointError, ConfigError, DivergenceError, ShapeError, ValueRangeError
+from geomem.memory import check_fits
+from geomem.priors.learned import LearnedPrior, UNetConfig, _sha256, build_unet, load_weights, models_sha256
+from geomem.priors.prior_config import estimated_parameters
+from geomem.runs import RunFolder, check_plain_name, write_json, write_text
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,9 @@ class TrainConfig:
     compile: str = field(default="off", metadata={"choices": ("off", "default", "reduce-overhead")})
     save_dtype: str = field(default="float16", metadata={"choices": ("float16", "bfloat16", "float32")})
 
+    def __post_init__(self):
+        check_plain_name(self.name)  # the default run folder is runs/train/<name>: it must not escape it
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -163,7 +167,7 @@ def training_array(data: Any) -> tuple[np.ndarray, dict[str, Any]]:
     if arr.shape[0] == 0:
         raise ValueRangeError("the training set is empty; pass at least one model (data.n >= 1)")
     if arr.ndim == 4 and arr.shape[0] and np.all(np.isfinite(arr)):
-        meta["models_sha256"] = hashlib.sha256(np.ascontiguousarray(arr, dtype=np.float32).tobytes()).hexdigest()
+        meta["models_sha256"] = models_sha256(arr)
     if not np.all(np.isfinite(arr)):
         bad = int(np.sum(~np.all(np.isfinite(arr.reshape(arr.shape[0], -1)), axis=1)))
         raise ValueRangeError(f"the training set has NaN or inf values in {bad} model(s); clean or drop them")
@@ -224,6 +228,16 @@ def make_accelerator(cfg: TrainConfig, device: torch.device | None):
     return Accelerator(cpu=cpu, mixed_precision="no")
 
 
+def training_memory(cfg: TrainConfig, data_shape: tuple[int, ...]) -> float:
+    """A lower bound of the bytes training holds at once: weights, gradients, two AdamW moments and the EMA
+    (5 float32 copies of the parameter bound of :func:`~geomem.priors.prior_config.estimated_parameters`), the
+    training set, and the first level's activations of a batch (4 maps of ``channels[0]`` per pixel)."""
+    n, _, nz, nx = data_shape
+    c = cfg.model
+    return 4.0 * (5 * estimated_parameters(list(c.channels), c.layers_per_block) + n * nz * nx
+                  + 4 * cfg.batch_size * nz * nx * (c.channels[0] if c.channels else 0))
+
+
 class Trainer:
     """One training process: model, EMA, optimizer, schedule and the data generator, all on ``device``.
 
@@ -243,6 +257,9 @@ class Trainer:
         size = tuple(data.shape[2:])
         if cfg.data.size and tuple(cfg.data.size) != size:
             raise ShapeError(f"data.size is {tuple(cfg.data.size)} but the models are {size}; fix data.size")
+        check_fits(training_memory(cfg, data.shape), f"training a UNet of widths {list(cfg.model.channels)} at batch "
+                   f"{cfg.batch_size} on {data.shape[0]} models of {size[0]}×{size[1]}",
+                   "lower model.channels, batch_size or data.size")
         torch.manual_seed(cfg.seed)
         unet = build_unet(cfg.model, size)
         self.memory_format = torch.channels_last if (self.cuda and cfg.channels_last) else torch.contiguous_format
@@ -335,6 +352,12 @@ class Trainer:
     def ema_prior(self) -> LearnedPrior:
         return LearnedPrior(self.ema, self.prior.sigma_data, self.prior.noise_range, self.prior.model_set)
 
+    def check_finite_weights(self, ckpt_root: Path) -> None:
+        """Raise :class:`DivergenceError` if a weight of the network or of its EMA is NaN or inf."""
+        if not bool(torch.stack([torch.isfinite(p).all() for p in (*self.params, *self.ema_params)]).all()):
+            raise DivergenceError(f"training diverged: the weights are not finite at step {self.step}; "
+                                  f"{last_good(ckpt_root)} and no prior was saved; lower optim.lr")
+
     # --- checkpoints ------------------------------------------------------------------------------------------
     def save_checkpoint(self, root: Path, log_len: int) -> Path:
         """Write ``root/step_XXXXXXX`` atomically (temporary folder, then rename)."""
@@ -409,6 +432,45 @@ def last_checkpoint(root: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+#: file of the run folder recording the training data's hash (``--resume`` refuses other data)
+DATA_RECORD = "training_data.json"
+
+
+def check_same_data(out: Path, meta: dict[str, Any]) -> None:
+    """Refuse ``--resume`` when the training models differ from those the run started with (their SHA-256)."""
+    path = out / DATA_RECORD
+    if not path.is_file():
+        return  # a run started before the data hash was recorded
+    try:
+        before = json.loads(path.read_text(encoding="utf-8"))["models_sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{path} is corrupt ({exc}); start a new run with another --out") from None
+    if before != meta.get("models_sha256"):
+        raise ConfigError(f"--resume: the training data changed since {out} started (models_sha256 "
+                          f"{str(before)[:16]}… then, {str(meta.get('models_sha256'))[:16]}… now); restore the "
+                          f"data file or start a new run with another --out")
+
+
+def last_good(ckpt_root: Path) -> str:
+    ckpt = last_checkpoint(ckpt_root)
+    return f"the last good checkpoint is {ckpt}" if ckpt else "no checkpoint was written"
+
+
+def check_finite_losses(window: list[torch.Tensor], step: int, ckpt_root: Path, cfg: TrainConfig) -> None:
+    """Raise :class:`DivergenceError` if a loss of the current log window (ending at ``step``) is NaN or inf."""
+    if not window:
+        return
+    finite = torch.isfinite(torch.stack(window)).cpu()
+    if bool(finite.all()):
+        return
+    first = step - len(window) + 1 + int(torch.argmin(finite.int()))
+    raise DivergenceError(
+        f"training diverged: the loss is not finite at step {first} (optim.lr={cfg.optim.lr:g}, noise.p_mean="
+        f"{cfg.noise.p_mean:g}, noise.p_std={cfg.noise.p_std:g}); {last_good(ckpt_root)} and no prior was saved; "
+        f"lower optim.lr or fix the noise settings"
+    )
+
+
 @dataclass
 class TrainResult:
     run: Path
@@ -440,6 +502,7 @@ def train(cfg: TrainConfig, out: str | Path, data: Any = None, resume: bool = Fa
         ckpt = last_checkpoint(ckpt_root)
         if ckpt is None:
             raise CheckpointError(f"no checkpoint in {ckpt_root} to resume from; start without --resume")
+        check_same_data(out, meta)
         log_len = trainer.load_checkpoint(ckpt)
         if log_path.is_file():
             records = [json.loads(line) for line in log_path.read_text(encoding="utf-8").splitlines()[:log_len]]
@@ -449,6 +512,7 @@ def train(cfg: TrainConfig, out: str | Path, data: Any = None, resume: bool = Fa
         trainer.barrier()  # every rank has checked the folder before the main process creates it
         if trainer.is_main:
             RunFolder(out, cfg, seed=cfg.seed)
+            write_json(out / DATA_RECORD, {"models_sha256": meta["models_sha256"], "n": meta["n"]})
     keep = set(cfg.checkpoint_steps) | {cfg.steps}
     if cfg.checkpoint_every:
         keep |= set(range(cfg.checkpoint_every, cfg.steps + 1, cfg.checkpoint_every))
@@ -462,6 +526,8 @@ def train(cfg: TrainConfig, out: str | Path, data: Any = None, resume: bool = Fa
             window.append(trainer.train_step())
             bar.update(1)
             k = trainer.step
+            if not trainer.cuda or k % cfg.log_every == 0 or k in keep:  # a sync on CUDA: only at log/checkpoints
+                check_finite_losses(window, k, ckpt_root, cfg)
             if k % cfg.log_every == 0 or k == cfg.steps:
                 losses = trainer.mean_over_ranks(torch.stack(window).float()).cpu()
                 if trainer.cuda:
@@ -483,6 +549,7 @@ def train(cfg: TrainConfig, out: str | Path, data: Any = None, resume: bool = Fa
                     if main:
                         write_text(log_path, "".join(json.dumps(r) + "\n" for r in records))
                     window, t0, n0 = [], time.perf_counter(), k
+                trainer.check_finite_weights(ckpt_root)
                 if main:
                     trainer.save_checkpoint(ckpt_root, len(records))
                 trainer.barrier()
@@ -495,6 +562,7 @@ def train(cfg: TrainConfig, out: str | Path, data: Any = None, resume: bool = Fa
     if not interrupted and not main:
         prior_dir = out / "prior"
     elif not interrupted:
+        trainer.check_finite_weights(ckpt_root)
         prior_dir = trainer.ema_prior().save_pretrained(
             out / "prior", dtype=getattr(torch, cfg.save_dtype),
             extra={"train_steps": cfg.steps, "batch_size": cfg.batch_size, "final_loss": final_loss})

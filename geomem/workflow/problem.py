@@ -20,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from geomem.config import Settings, load_toml, to_dict
-from geomem.errors import ConfigError, DataFileError, ShapeError
+from geomem.errors import ConfigError, DataFileError
 from geomem.geology import ModelSet, make_model_set
 from geomem.physics.acoustic import AcousticOperator
 from geomem.physics.acquisition import Geometry
+from geomem.physics.observed import read_observed
 from geomem.posterior.likelihood import Likelihood
 from geomem.workflow.cache import cache_root, cached, digest_array, stage_key, versions
 from geomem.workflow.parallel import forward_all
@@ -104,44 +105,6 @@ def truth_index(spec: str, heldout_start: int, n_models: int, n_min: int) -> int
     return index
 
 
-def read_shot_records(path: Path, data_shape: tuple[int, ...]) -> np.ndarray:
-    """Shot records ``(n_src, nt, n_rec)`` from ``.npy``, or from SEG-Y (``.sgy``/``.segy``) whose traces are
-    ordered shot by shot, receiver by receiver (``n_src · n_rec`` traces of ``nt`` samples; headers ignored)."""
-    if path.suffix.lower() in (".sgy", ".segy"):
-        import segyio
-
-        n_src, nt, n_rec = data_shape
-        try:
-            with segyio.open(str(path), "r", ignore_geometry=True) as f:
-                traces = segyio.tools.collect(f.trace[:])
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise DataFileError(f"{path} is not a readable SEG-Y file ({exc})") from None
-        if traces.shape != (n_src * n_rec, nt):
-            raise ShapeError(f"{path} holds {traces.shape[0]} traces of {traces.shape[1]} samples; the survey needs "
-                             f"{n_src}·{n_rec} traces of {nt} samples (shot-major); match [survey] to the data")
-        return traces.reshape(n_src, n_rec, nt).transpose(0, 2, 1)
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataFileError(f"{path} is not a .npy array file ({exc})") from None
-
-
-def load_observed(path: str | Path, data_shape: tuple[int, ...], gamma: float) -> np.ndarray:
-    """Observed shot records (``.npy`` or SEG-Y), checked against the survey's data shape and for NaN."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFileError(f"data file {path} does not exist; pass shot records (.npy or SEG-Y)")
-    y = read_shot_records(path, tuple(data_shape))
-    if y.shape != tuple(data_shape):
-        raise ShapeError(f"data in {path} have shape {y.shape}, the survey records {tuple(data_shape)} "
-                         "(n_src, nt, n_rec); match the [survey] settings to the data")
-    if not np.all(np.isfinite(y)):
-        raise DataFileError(f"data in {path} contain NaN or inf")
-    if not gamma > 0:
-        raise ConfigError("observed data need their noise standard deviation: set gamma > 0")
-    return y.astype(np.float64)
-
-
 @dataclass
 class Problem:
     """A model set with its split and the survey's operator; makes likelihoods and caches training data."""
@@ -217,5 +180,7 @@ class Problem:
 
     def observed(self, path: str | Path, gamma: float, client=None) -> Likelihood:
         """The likelihood of observed shot records (no truth)."""
-        y = load_observed(path, self.operator.data_shape, gamma)
+        if not gamma > 0:
+            raise ConfigError("observed data need their noise standard deviation: set gamma > 0")
+        y = read_observed(path, self.operator.geometry)  # the observed-data contract (physics/observed.py)
         return Likelihood(self.operator, y, gamma, self.parameterization, client=client)

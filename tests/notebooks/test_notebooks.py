@@ -2,6 +2,7 @@
 stored without outputs."""
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -41,6 +42,20 @@ def test_stylized_notebook_runs():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["02_fwi_with_devito", "03_learned_vs_memorized"])
 def test_devito_notebooks_run(name):
+    """nbclient raises at the first failing cell, so what is checked here is what the notebooks computed: every
+    code cell ran, notebook 02's dot test (float32 operator) is below 1e-4 and its data have the survey's rank,
+    notebook 03's memorization rates are fractions in [0, 1], one per (family, N, prior)."""
     nb = _execute(ROOT / "notebooks" / f"{name}.ipynb")
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code)
+    text = "".join(o.get("text", "") for c in code for o in c.outputs)
+    if name == "02_fwi_with_devito":
+        line = re.search(r"relative\):(.*)", text)
+        assert line is not None, text
+        numbers = re.findall(r"[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?", line.group(1).replace("np.float64", ""))
+        assert len(numbers) == 3 and float(numbers[2]) < 1e-4, line.group(1)  # (lhs, rhs, relative error)
+        assert re.search(r"data shape \((\d+), (\d+), (\d+)\)", text)
+    else:
+        rates = re.findall(r"rate (\d+\.\d+) \(held-out null (\d+\.\d+)\)", text)
+        assert rates, text
+        assert all(0.0 <= float(v) <= 1.0 for pair in rates for v in pair)
