@@ -54,6 +54,7 @@ class CompareConfig(Settings):
     seed: int = field(default=0, metadata={"min": 0})
     workers: int = field(default=-1, metadata={"min": -1})  # Dask worker processes; -1: serial on <= 2 cores
     n_boot: int = field(default=1000, metadata={"min": 10})
+    allow_other_set: bool = False  # use learned priors with models other than their training set, deliberately
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
     # CPU-sized default (the main job must finish in minutes on 2 cores): few chains and steps (docs/posterior.md)
@@ -65,7 +66,7 @@ def load_priors(config: CompareConfig, problem: Problem) -> dict[int, tuple[str,
     """``{N: (name, learned prior or None)}``; each learned prior is checked against the model set."""
     priors: dict[int, tuple[str, object | None]] = {}
     for spec in config.priors:
-        prior = learned_prior(spec, problem.model_set)
+        prior = learned_prior(spec, problem.model_set, allow_other_set=config.allow_other_set)
         priors[training_size(prior, spec)] = (spec, prior)
     for n in config.train_sizes:
         priors.setdefault(int(n), ("memorized", None))
@@ -79,6 +80,8 @@ def load_priors(config: CompareConfig, problem: Problem) -> dict[int, tuple[str,
 def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -> dict:
     """Run the comparison into run folder ``out``; return the metrics (also in ``metrics.json``)."""
     t_start = time.time()
+    if not config.data and not config.truths:
+        raise ConfigError('nothing to compare: give truths (e.g. truths = ["heldout:0"]) or observed data (data = ...)')
     problem = Problem.build(config.model_set, config.survey)
     priors = load_priors(config, problem)
     sizes = list(priors)

@@ -41,6 +41,7 @@ class InvertConfig(Settings):
     chains: int = field(default=8, metadata={"min": 1})
     seed: int = field(default=0, metadata={"min": 0})
     workers: int = field(default=-1, metadata={"min": -1})  # Dask worker processes; -1: serial on <= 2 cores
+    allow_other_set: bool = False  # use a learned prior with models other than its training set, deliberately
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
     sampler: SamplerSettings = SamplerSettings()
@@ -49,7 +50,7 @@ class InvertConfig(Settings):
 def run_invert(config: InvertConfig, out: str | Path) -> dict:
     problem = Problem.build(config.model_set, config.survey)
     ms = problem.model_set
-    prior = load_prior(config.prior, ms, config.n_train)
+    prior = load_prior(config.prior, ms, config.n_train, allow_other_set=config.allow_other_set)
     run = RunFolder(out, config=config, seed=config.seed)
     with dask_client(None if config.workers < 0 else config.workers) as client:
         if config.data:

@@ -154,6 +154,8 @@ def train_config(config: SweepConfig, n: int, width: int) -> TrainConfig:
 
 def check_config(config: SweepConfig, only: str | None = None) -> None:
     """Refuse settings that cannot give a sweep (or a ``--run`` outside it), before any work."""
+    if not config.train_sizes:
+        raise ConfigError("train_sizes is empty; give at least one training-set size N (e.g. train_sizes = [50])")
     names = [run_name(n, w) for n, w in grid(config)]
     if only is not None and only not in names:
         raise ConfigError(f"--run {only!r} is not in this sweep; choose one of {', '.join(names)}")

@@ -63,12 +63,13 @@ def check_pair(prior: Denoiser, likelihood: Likelihood) -> tuple[int, ...]:
     return shape
 
 
-def clamped_fraction(x: torch.Tensor | np.ndarray, likelihood: Likelihood) -> np.ndarray:
-    """Fraction of each sample's entries beyond the parameterization's range by more than ``CLAMP_MARGIN``."""
+def clamped_fraction(x: torch.Tensor | np.ndarray, likelihood: Likelihood, margin: float = CLAMP_MARGIN) -> np.ndarray:
+    """Fraction of each sample's entries beyond the parameterization's range ``[−1, 1]`` by more than ``margin``
+    (a sampler's state at noise level σ passes ``CLAMP_MARGIN + 6σ``)."""
     if likelihood.parameterization is None:
         return np.zeros(len(x))
     a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
-    return np.mean(np.abs(a.reshape(len(a), -1)) > 1.0 + CLAMP_MARGIN, axis=1)
+    return np.mean(np.abs(a.reshape(len(a), -1)) > 1.0 + margin, axis=1)
 
 
 def finish(

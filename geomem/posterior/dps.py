@@ -40,7 +40,7 @@ import torch
 
 from geomem.config import Settings
 from geomem.errors import ValueRangeError
-from geomem.posterior.chains import ChainNoise, check_pair, finish
+from geomem.posterior.chains import CLAMP_FRACTION, CLAMP_MARGIN, ChainNoise, check_pair, clamped_fraction, finish
 from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.result import PosteriorSamples
 from geomem.priors.denoiser import Denoiser
@@ -145,8 +145,10 @@ def dps(
             gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
             x = x - config.eta * math.sqrt(d) * grad0 / gnorm
 
-        bad = ~torch.isfinite(x.flatten(1)).all(dim=1).cpu().numpy()
+        bad = ~torch.isfinite((x.double().flatten(1) ** 2).sum(1)).cpu().numpy()  # non-finite or overflowing
         bad |= history[i] > config.divergence_factor * np.maximum(history[0], 1e-30)
+        # guidance drove the chain far beyond the velocity clamp (6σ of noise allowed at this level)
+        bad |= clamped_fraction(x, likelihood, CLAMP_MARGIN + 6.0 * s_next) > CLAMP_FRACTION
         diverged |= bad
         if bad.any():  # freeze diverged chains at a finite value so the batch stays usable
             x[torch.from_numpy(bad).to(x.device)] = 0.0

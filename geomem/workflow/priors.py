@@ -22,7 +22,15 @@ import torch
 from geomem.config import load_config
 from geomem.errors import ConfigError, DataFileError, ShapeError
 from geomem.geology import ModelSet
-from geomem.priors.learned import SHIPPED, LearnedPrior, UNetConfig, build_unet, load_weights, shipped_prior_path
+from geomem.priors.learned import (
+    SHIPPED,
+    LearnedPrior,
+    UNetConfig,
+    build_unet,
+    check_training_set,
+    load_weights,
+    shipped_prior_path,
+)
 from geomem.priors.memorized import MemorizedPrior
 from geomem.priors.training import TrainConfig
 
@@ -38,10 +46,14 @@ def resolve_prior_folder(spec: str | Path) -> Path:
     return path
 
 
-def learned_prior(spec: str | Path, ms: ModelSet, device: torch.device | str = "cpu") -> LearnedPrior:
-    """A learned prior by name or folder, checked against the model set ``ms`` it will be used with."""
+def learned_prior(spec: str | Path, ms: ModelSet, device: torch.device | str = "cpu",
+                  allow_other_set: bool = False) -> LearnedPrior:
+    """A learned prior by name or folder, checked against the model set ``ms`` it will be used with: family,
+    velocity range and size, and (unless ``allow_other_set``) that the first N models of ``ms`` are the ones it was
+    trained on (:func:`~geomem.priors.learned.check_training_set`)."""
     prior = LearnedPrior.from_pretrained(resolve_prior_folder(spec), device=device)
     prior.check_model_set(ms.family, ms.vmin, ms.vmax, tuple(ms.shape[1:]))
+    check_training_set(prior, ms, allow_other_set=allow_other_set, where=f"the model set of prior {spec}")
     if tuple(prior.model_shape) != tuple(ms.shape):
         raise ShapeError(f"prior {spec} takes models of shape {prior.model_shape}, the model set has {ms.shape}")
     return prior
@@ -60,13 +72,14 @@ def memorized_prior(train_x: np.ndarray, device: torch.device | str = "cpu") -> 
     return MemorizedPrior(torch.as_tensor(np.asarray(train_x), dtype=torch.float32).to(device))
 
 
-def load_prior(spec: str, ms: ModelSet, n_train: int, device: torch.device | str = "cpu"):
+def load_prior(spec: str, ms: ModelSet, n_train: int, device: torch.device | str = "cpu",
+               allow_other_set: bool = False):
     """``memorized`` (the first ``n_train`` models of ``ms``) or a learned prior by name or folder."""
     if spec == "memorized":
         if n_train > len(ms):
             raise ConfigError(f"n_train = {n_train} but the model set has {len(ms)} models")
         return memorized_prior(ms.normalized()[:n_train], device)
-    return learned_prior(spec, ms, device)
+    return learned_prior(spec, ms, device, allow_other_set)
 
 
 def unet_of_width(width: int, levels: int, attention_last: bool = True, layers_per_block: int = 1,

@@ -93,6 +93,8 @@ def test_bad_inputs_fail_before_work(tmp_path, tiny_prior):
                     tmp_path / "y")
     with pytest.raises(ConfigError, match="truth"):
         run_compare(load_config(CompareConfig, TINY_TOML, {"truths": ["train:50"]}), tmp_path / "z")
+    with pytest.raises(ConfigError, match="nothing to compare"):
+        run_compare(load_config(CompareConfig, TINY_TOML, {"truths": []}), tmp_path / "z")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
     assert main(["compare", "-c", TINY_TOML, "--out", str(tmp_path / "w"), "--model-set", "nope.npz"]) == 2
 

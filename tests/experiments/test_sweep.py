@@ -145,5 +145,7 @@ def test_bad_input_is_refused_before_work(tmp_path):
         run_sweep(load_config(SweepConfig, TINY, {"posterior_steps": [7]}), tmp_path / "e")
     with pytest.raises(ConfigError, match="not in this sweep"):
         run_sweep(load_config(SweepConfig, TINY, {"stages": ["train"]}), tmp_path / "c", only="n7_w4")
-    assert not any((tmp_path / p).exists() for p in "abce")
+    with pytest.raises(ConfigError, match="train_sizes is empty"):
+        run_sweep(load_config(SweepConfig, TINY, {"train_sizes": []}), tmp_path / "f")
+    assert not any((tmp_path / p).exists() for p in "abcef")
     assert main(["sweep", "-c", TINY, "--out", str(tmp_path / "d"), "train_sizes=[2]"]) == 2
