@@ -183,7 +183,9 @@ class AcousticOperator(ForwardOperator):
         nxp, nzp = self.padded_shape
         pts = (nxp + self.space_order) * (nzp + self.space_order) * self.dtype.itemsize
         arrays = 3 * 3 + 4 + ((4 * 2 * 4 + 4) if self.boundary == "pml" else 0)
-        forward = arrays * pts
+        # source wavelets, receiver data and the shot records of one call: nt samples per trace
+        traces = (self.geometry.n_src + 2 * self.geometry.n_rec) * self.nt * self.dtype.itemsize
+        forward = arrays * pts + traces
         return {"forward": forward, "gradient": forward + (self.nt + 1) * pts}
 
     def check_memory(self, kind: str) -> None:
