@@ -91,6 +91,11 @@ def test_bad_inputs_fail_before_work(tmp_path, tiny_prior):
     with pytest.raises(ConfigError, match="different model set"):
         run_compare(load_config(CompareConfig, TINY_TOML, {"priors": [str(tiny_prior)], "model_set.vmax": 5.0}),
                     tmp_path / "y")
+    # same family, range and size, but other models than the prior was trained on (seed 1): refused, with the override
+    # named; deliberate cross-set use is allowed with allow_other_set
+    with pytest.raises(ConfigError, match="allow_other_set"):
+        run_compare(load_config(CompareConfig, TINY_TOML, {"priors": [str(tiny_prior)], "model_set.seed": 1}),
+                    tmp_path / "y")
     with pytest.raises(ConfigError, match="truth"):
         run_compare(load_config(CompareConfig, TINY_TOML, {"truths": ["train:50"]}), tmp_path / "z")
     with pytest.raises(ConfigError, match="nothing to compare"):
