@@ -51,6 +51,7 @@ from geomem.priors.learned import LearnedPrior
 from geomem.runs import RunFolder, write_json, write_text
 from geomem.workflow.scoring import THRESHOLD, FactPosteriorSettings, fact_posterior_scores, markdown_table
 from geomem.workflow.selection import generalization, training_coverage
+from geomem.workflow.tables import table_header, table_row
 from geomem.workflow.training import (
     TrainingSettings,
     capacity_unet,
@@ -187,25 +188,3 @@ def run_rules(config: RulesConfig, out: str | Path, progress: bool = True) -> di
 
     rules_figures(metrics, run.path / "figures")
     return metrics
-
-
-def table_header(sigmas: tuple[float, ...]) -> list[str]:
-    return ["ε", "α", "capacity", "params", "exc. share of samples", "memorized exc. (null)", "memorized rule (null)",
-            "coverage exc. (null)", "coverage rule (null)",
-            *[f"gen. ratio σ={s:g}" for s in sigmas], "energy samples/held-out (train ref.)"]
-
-
-def _f(v: float) -> str:
-    return "nan" if v != v else f"{v:.3f}"
-
-
-def table_row(res: dict, sigmas: tuple[float, ...]) -> list[str]:
-    m, q = res["memorization"], res["quality"]
-    return [f"{res['epsilon']:g}", f"{res['alpha']:g}", str(res["capacity"]), f"{res['parameters']:,}",
-            _f(m["sample_exception_share"]),
-            f"{_f(m['memorized_exception'])} ({_f(m['null_exception'])})",
-            f"{_f(m['memorized_rule'])} ({_f(m['null_rule'])})",
-            f"{_f(m['coverage_exception'])} ({_f(m['null_coverage_exception'])})",
-            f"{_f(m['coverage_rule'])} ({_f(m['null_coverage_rule'])})",
-            *[_f(res["generalization"][f"{s:g}"]["gen_ratio"]) for s in sigmas],
-            f"{q['energy_samples_heldout']:.3f} ({q['energy_train_rules_heldout']:.3f})"]

@@ -33,6 +33,7 @@ from geomem.workflow.selection import (
     selected_set,
     training_coverage,
 )
+from geomem.workflow.tables import selection_row
 from geomem.workflow.training import (
     TrainingSettings,
     capacity_unet,
@@ -131,7 +132,7 @@ def run_select(config: SelectConfig, out, progress: bool = True) -> dict:
             truths = {f"heldout_{i}": hr.models[config.n_heldout + i] for i in range(config.n_truths)}
             res["posterior"] = fact_posterior_scores(cpu_prior, full, facts_idx, truths, config.posterior, config.seed)
         results[name] = res
-        rows.append(_row(name, res, config.eval_sigmas))
+        rows.append(selection_row(name, res, config.eval_sigmas))
     header = ["training set", "N", "distinct facts", "memorized rate over train (null)", "train models reproduced",
               "facts of the full set reproduced (null)", *[f"gen. ratio σ={s:g}" for s in config.eval_sigmas],
               "posterior RMSE km/s (held-out truths)"]
@@ -166,12 +167,3 @@ def _fact_index(lab, facts_idx: np.ndarray) -> np.ndarray:
     pos = {int(i): k for k, i in enumerate(facts_idx)}
     first = {int(lab.exception_id[i]): int(i) for i in facts_idx if lab.is_exception[i]}
     return np.array([pos[i] if lab.is_rule[i] else pos[first[int(lab.exception_id[i])]] for i in range(len(lab.kind))])
-
-
-def _row(name: str, res: dict, sigmas) -> list[str]:
-    post = res.get("posterior")
-    rmse = ", ".join(f"{v['rmse_kms']:.3f}" for v in post.values()) if post else "not run"
-    return [name, str(res["n_train"]), str(res["distinct_facts_in_train"]),
-            f"{res['memorized_rate_train']:.3f} ({res['null_memorized_rate_train']:.3f})",
-            str(res["reproduced_train_models"]), f"{res['facts_reproduced']} ({res['null_facts_reproduced']})",
-            *[f"{res['generalization'][f'{s:g}']['gen_ratio']:.3f}" for s in sigmas], rmse]

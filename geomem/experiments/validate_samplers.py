@@ -48,6 +48,7 @@ from geomem.workflow.cache import digest_array, digest_path, stage_key
 from geomem.workflow.parallel import dask_client
 from geomem.workflow.posteriors import cached_posterior
 from geomem.workflow.problem import ModelSetSettings, Problem, SurveySettings
+from geomem.workflow.tables import fwi_table, toy_table
 
 
 @dataclass(frozen=True)
@@ -259,56 +260,6 @@ def _learned_row(path, lik, config, f, x_all, param, nearest_neighbours, out, ba
                         "wall_time_s": res.info["wall_time_s"], "diverged": int(res.diverged.sum()),
                         "ess": float(res.info.get("ess", res.ess))}
     return {"prior": str(path), "n": n, "methods": rows}
-
-
-# ------------------------------------------------------------------------------------------ tables
-def _fmt(v, digits=3) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return str(v)
-
-
-def toy_table(rows: list[dict]) -> str:
-    header = ["problem", "sampler", "TV ± sd (iid floor)", "misfit/noise (exact)", "ratio ± sd", "coverage 90%",
-              "grads/sample", "solves/sample", "ESS", "wall s"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in rows:
-        tv = "–" if "tv" not in r else f"{r['tv']:.3f} ± {r['tv_sd']:.3f} ({r['tv_floor']:.3f})"
-        mon = ratio = "–"
-        if "misfit_exact" in r:
-            mon = f"{r.get('misfit_over_noise', float('nan')):.3f} ({r['misfit_exact']:.3f})"
-            ratio = f"{r['misfit_ratio']:.3f} ± {r['misfit_ratio_sd']:.3f}"
-        cov = "–" if "coverage" not in r else f"{r['coverage']:.3f} ± {r['coverage_sd']:.3f}"
-        cells = [r["problem"], r["method"], tv, mon, ratio, cov, _fmt(r["gradients_per_sample"], 4),
-                 _fmt(r["forwards_per_sample"], 3), _fmt(r["ess"], 3), _fmt(r["wall_time_s"], 2)]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def fwi_table(fwi: dict) -> str:
-    header = ["truth", "sampler", "TV", "on truth (≤1.05)", "misfit/noise", "misfit vs nearest", "RMSE km/s",
-              "grads/sample", "solves/sample", "wall s"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for spec, t in fwi["truths"].items():
-        for r in t["rows"]:
-            cells = [spec, r["method"], _fmt(r.get("tv")), _fmt(r.get("on_truth", "–")),
-                     _fmt(r.get("misfit_over_noise")), _fmt(r.get("misfit_vs_nearest")), _fmt(r.get("rmse_kms")),
-                     _fmt(r["gradients_per_sample"], 4), _fmt(r["forwards_per_sample"], 3),
-                     _fmt(r["wall_time_s"], 3)]
-            lines.append("| " + " | ".join(cells) + " |")
-    learned = [(spec, row) for spec, t in fwi["truths"].items() for row in t.get("learned", [])]
-    if learned:
-        lines += ["", "| truth | learned prior | sampler | misfit/noise | RMSE km/s | coverage 90% | memorized "
-                  "fraction | grads/sample | wall s |", "|" + "---|" * 9]
-        for spec, row in learned:
-            for method, r in row["methods"].items():
-                cells = [spec, f"N = {row['n']}", method, _fmt(r["misfit_over_noise"]), _fmt(r["rmse_kms"]),
-                         _fmt(r["coverage90"]), _fmt(r["memorized_fraction"]), _fmt(r["gradients_per_sample"], 4),
-                         _fmt(r["wall_time_s"], 3)]
-                lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def run_validate(config: ValidateConfig, out: str | Path) -> dict:
