@@ -63,7 +63,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: dict[st
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse ``key.sub=value`` from the command line; the value is read as a TOML value if it can be."""
     if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key=value (e.g. dps.steps=50)")
+        raise ConfigError(f"override {text!r} must look like key=value (e.g. chains=8)")
     key, raw = text.split("=", 1)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]

@@ -1,4 +1,4 @@
-"""``geomem invert``: DPS posterior samples for FWI with a learned or the memorized prior."""
+"""``geomem invert``: posterior samples for FWI with a learned or the memorized prior."""
 
 from __future__ import annotations
 
@@ -14,17 +14,19 @@ def register(app: typer.Typer) -> None:
     def invert(
         config: Path = typer.Option(None, "--config", "-c", help="TOML settings (see geomem.experiments.invert)."),
         out: Path = typer.Option(Path("runs/invert"), "--out", "-o", help="Run folder to write."),
-        prior: str = typer.Option(None, "--prior", help="A learned-prior folder, or 'memorized' (the exact "
-                                  "memorized prior of the first n_train models)."),
+        prior: str = typer.Option(None, "--prior", help="A shipped prior (n50, n1000), a learned-prior folder, or "
+                                  "'memorized' (the exact memorized prior of the first n_train models)."),
         data: Path = typer.Option(None, "--data", help="Observed shot records: the shots.npz of `geomem model` "
                                   "(survey checked), SEG-Y shot gathers (interval, counts and header coordinates "
                                   "checked; any trace order) or a .npy (n_src, nt, n_rec); needs gamma=<noise std>. "
                                   "Without it, data are modelled from the truth."),
-        chains: int = typer.Option(None, "--chains", help="Number of DPS chains."),
-        overrides: list[str] = typer.Argument(None, help="key=value settings, e.g. dps.guidance=likelihood"),
+        chains: int = typer.Option(None, "--chains", help="Number of chains."),
+        overrides: list[str] = typer.Argument(None, help="key=value settings, e.g. sampler.method=dps "
+                                              "sampler.dps.steps=50"),
     ) -> None:
-        """Diffusion posterior sampling (DPS) for acoustic FWI with Devito: chains spread over Dask workers, every
-        chain seeded, misfit histories, samples and their data misfits saved in the run folder."""
+        """Posterior sampling for acoustic FWI with Devito: the exact posterior for the memorized prior, the
+        sampler table's method (split Gibbs by default) for a learned one; chains seeded, per-chain solves over Dask
+        workers, samples, misfits and histories saved in the run folder."""
         from geomem.experiments.invert import InvertConfig, run_invert
 
         values = dict(parse_override(o) for o in overrides or [])

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         """Train priors of several capacities on rules-and-exceptions sets (fraction ε of exceptions with power-law
         copy counts) and report, per ε, frequency and capacity: the memorized fraction of exceptions and of rule
         models beside their nulls, held-out generalization against the memorized prior, and (posterior.enabled)
-        DPS posteriors for an exception and for rule-model truths."""
+        posteriors (posterior.sampler) for an exception and for rule-model truths."""
         from geomem.experiments.rules import RulesConfig, run_rules
         from geomem.workflow.scoring import markdown_table
 

@@ -26,7 +26,8 @@ def register(app: typer.Typer) -> None:
         overrides: list[str] = typer.Argument(None, help="key=value settings, e.g. train.steps=500 chains=4"),
     ) -> None:
         """Train one prior per (N, width) with the same step budget, then score unconditional samples of every
-        checkpoint and DPS posteriors of the final ones (beside the memorized prior's) with memorization nulls."""
+        checkpoint and posteriors (the sampler table) of the final ones (beside the memorized prior's) with
+        memorization nulls."""
         from geomem.experiments.sweep import SweepConfig, run_sweep
 
         values = dict(parse_override(o) for o in overrides or [])

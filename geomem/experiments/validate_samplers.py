@@ -69,7 +69,7 @@ class FWISettings(Settings):
     noise: float = field(default=0.055, metadata={"gt": 0})
     methods: tuple[str, ...] = ("split_gibbs", "smc")
     memorized: bool = True  # run the samplers with the memorized prior too (the exact reference always runs)
-    learned: tuple[str, ...] = ()  # learned prior folders (data/priors/n50, ...), run on the held-out truths
+    learned: tuple[str, ...] = ()  # learned priors (shipped names n50, n1000 or folders), run on the held-out truths
     workers: int | None = None  # Dask processes for the chains' PDE solves (None: workflow's default)
     device: str = "cpu"
     model_set: ModelSetSettings = ModelSetSettings()

@@ -165,8 +165,7 @@ class Likelihood:
 
     def with_client(self, client) -> Likelihood:
         """The same likelihood with per-chain solves on ``client`` (``None``: this process)."""
-        out = Likelihood(self.operator, self.y, self.gamma, self.parameterization, client, self.truth)
-        return out
+        return Likelihood(self.operator, self.y, self.gamma, self.parameterization, client, self.truth)
 
     def to_model(self, x):
         """Prior coordinates → the operator's model (clamped velocity with a parameterization)."""
