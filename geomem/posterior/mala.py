@@ -5,9 +5,14 @@ Target, per chain, for an anchor ``a`` and a width ``r`` (both fixed during the 
     π(z) ∝ exp(−U(z)),   U(z) = φ(z) + ‖z − a‖² / 2r²,   ∇U(z) = ∇φ(z) + (z − a)/r²
 
 with ``φ = ‖y − F(m(z))‖²/2γ²`` from the :class:`~geomem.posterior.likelihood.Likelihood`. A move proposes
-``z' = z − h ∇U(z) + √(2h) ξ`` (ξ ~ N(0, I) from the chain's generator) and accepts it with probability
-``min(1, exp(U(z) − U(z') + log q(z | z') − log q(z' | z)))``, ``log q(b | a) = −‖b − a + h ∇U(a)‖²/4h``:
-the chain leaves π invariant exactly, whatever ``h``. One move costs one likelihood gradient per chain
+``z' = z − D(z) + √(2h) ξ`` (ξ ~ N(0, I) from the chain's generator) with the tamed drift
+``D(z) = h ∇U(z) / max(1, h ‖∇U(z)‖ / (r √d))`` (d = model size) and accepts it with probability
+``min(1, exp(U(z) − U(z') + log q(z | z') − log q(z' | z)))``, ``log q(b | a) = −‖b − a + D(a)‖²/4h``:
+the chain leaves π invariant exactly, whatever ``h``. Taming only acts where the likelihood's gradient step is
+longer than the anchor's own scale ``r √d`` (never where the anchor term dominates, since ``c ≤ 1``): in the steep
+tails of a super-quadratic ``φ`` (the cubic toy's ``φ ~ z⁶``) the plain drift overshoots, every proposal is
+rejected and the chain stays where it started — measured: SMC chains started on far training models never
+moved at ``ρ = 3``, and the cubic toy's TV rose to 0.2 with small ρ steps. One move costs one likelihood gradient per chain
 (``φ`` and ``∇φ`` at the proposal; the current point's are carried in :class:`LangevinState`).
 
 Step size. ``h = c r²`` with a factor ``c ∈ (0, 1]`` (the anchor alone has curvature ``1/r²``), adapted after
@@ -64,6 +69,13 @@ def _flat_sq(t: torch.Tensor) -> torch.Tensor:
     return (t.double() ** 2).flatten(1).sum(1).cpu()
 
 
+def tamed_drift(drift: torch.Tensor, cap: float) -> torch.Tensor:
+    """``drift`` with each chain's norm capped at ``cap``: ``drift / max(1, ‖drift‖/cap)``."""
+    norm = torch.sqrt((drift.double() ** 2).flatten(1).sum(1))
+    scale = 1.0 / torch.clamp(norm / cap, min=1.0)
+    return drift * scale.to(drift.dtype).reshape((-1, *([1] * (drift.ndim - 1))))
+
+
 def mala_moves(
     likelihood: Likelihood,
     state: LangevinState,
@@ -77,19 +89,20 @@ def mala_moves(
     """``steps`` MALA moves of every chain for ``U(z) = φ(z) + ‖z − anchor‖²/2r²`` (module docstring)."""
     r2 = float(r) ** 2
     column = (-1, *([1] * (state.z.ndim - 1)))
+    cap = float(r) * math.sqrt(state.z[0].numel())
     for _ in range(int(steps)):
         z, phi, grad = state.z, state.phi, state.grad
         h = (state.c * r2).to(z.device)
         hc = h.to(z.dtype).reshape(column)
-        grad_u = grad + (z - anchor) / r2
-        prop = z - hc * grad_u + torch.sqrt(2.0 * hc) * noise.normal()
+        drift = tamed_drift(hc * (grad + (z - anchor) / r2), cap)
+        prop = z - drift + torch.sqrt(2.0 * hc) * noise.normal()
         phi_p, grad_p = likelihood.misfit_and_gradient(prop)
-        grad_up = grad_p + (prop - anchor) / r2
+        drift_p = tamed_drift(hc * (grad_p + (prop - anchor) / r2), cap)
         u = phi.cpu() + _flat_sq(z - anchor) / (2 * r2)
         u_p = phi_p.cpu() + _flat_sq(prop - anchor) / (2 * r2)
         hh = h.double().cpu()
-        log_q_fwd = -_flat_sq(prop - z + hc * grad_u) / (4 * hh)
-        log_q_rev = -_flat_sq(z - prop + hc * grad_up) / (4 * hh)
+        log_q_fwd = -_flat_sq(prop - z + drift) / (4 * hh)
+        log_q_rev = -_flat_sq(z - prop + drift_p) / (4 * hh)
         log_alpha = (u - u_p + log_q_rev - log_q_fwd).numpy()
         finite = np.isfinite(log_alpha)
         accept = finite & (np.log(np.maximum(noise.uniform(), 1e-300)) < np.minimum(log_alpha, 0.0))
@@ -103,9 +116,3 @@ def mala_moves(
         state.proposed += len(accept)
     return state
 
-
-def log_gaussian_ratio(z: torch.Tensor, x: torch.Tensor, r_old: float, r_new: float) -> np.ndarray:
-    """``log N(z; x, r_new² I) − log N(z; x, r_old² I)`` per chain (B,): the incremental SMC weight."""
-    d = z[0].numel()
-    sq = _flat_sq(z - x).numpy()
-    return -0.5 * sq * (1.0 / r_new**2 - 1.0 / r_old**2) - d * math.log(r_new / r_old)
