@@ -10,10 +10,10 @@ with ``φ = ‖y − F(m(z))‖²/2γ²`` from the :class:`~geomem.posterior.lik
 ``min(1, exp(U(z) − U(z') + log q(z | z') − log q(z' | z)))``, ``log q(b | a) = −‖b − a + D(a)‖²/4h``:
 the chain leaves π invariant exactly, whatever ``h``. Taming only acts where the likelihood's gradient step is
 longer than the anchor's own scale ``r √d`` (never where the anchor term dominates, since ``c ≤ 1``): in the steep
-tails of a super-quadratic ``φ`` (the cubic toy's ``φ ~ z⁶``) the plain drift overshoots, every proposal is
-rejected and the chain stays where it started — measured: SMC chains started on far training models never
-moved at ``ρ = 3``, and the cubic toy's TV rose to 0.2 with small ρ steps. One move costs one likelihood gradient per chain
-(``φ`` and ``∇φ`` at the proposal; the current point's are carried in :class:`LangevinState`).
+tails of a super-quadratic ``φ`` (the cubic toy's ``φ ~ z⁶``) the plain drift overshoots by orders of magnitude,
+proposals are rejected and chains started there barely move (SMC's burn-in then misses ``π_{ρ_max}``; see
+docs/posterior.md). One move costs one likelihood gradient per chain (``φ`` and ``∇φ`` at the proposal; the
+current point's are carried in :class:`LangevinState`).
 
 Step size. ``h = c r²`` with a factor ``c ∈ (0, 1]`` (the anchor alone has curvature ``1/r²``), adapted after
 every move towards the acceptance rate 0.574 (optimal for MALA) from the acceptance *averaged over all chains*:

@@ -1,9 +1,8 @@
 """The issue's toy bars for the best sampler (SMC, default settings, 400 chains), scored against exact posteriors
 (geomem.posterior.validation), averaged over the seeds of `geomem validate-samplers` (0, 1000, 2000).
 
-Measured (docs/posterior.md): TV 0.032 ± 0.004 (linear4d), 0.032 ± 0.017 (cubic1d), 0.078 ± 0.050 (quadratic2d,
-iid floor 0.043; one seed in three at 0.15). The quadratic bar (TV ≤ 0.05) is NOT reached on average: that
-test pins the measured level instead, and says so."""
+Measured (docs/posterior.md, commit 1c2c082): TV 0.019 ± 0.010 (linear4d), 0.026 ± 0.008 (cubic1d),
+0.042 ± 0.016 (quadratic2d, iid floor 0.043); coverage 0.900 ± 0.011 (linear_gaussian, seed 0: 0.892)."""
 
 import numpy as np
 import pytest
@@ -28,7 +27,7 @@ def smc_scores(name):
     return out
 
 
-@pytest.mark.parametrize("name, tv_bar", [("linear4d", 0.05), ("cubic1d", 0.05), ("quadratic2d", 0.1)])
+@pytest.mark.parametrize("name, tv_bar", [("linear4d", 0.05), ("cubic1d", 0.05), ("quadratic2d", 0.05)])
 def test_smc_mode_weights_and_misfit_on_memorized_toys(name, tv_bar):
     scores = smc_scores(name)
     assert np.mean([s["tv"] for s in scores]) <= tv_bar
