@@ -17,8 +17,8 @@ export PYTHONUNBUFFERED=1
 scripts/gpu/install.sh "$WH" /tmp/geomem-site > "$OUT/install.log" 2>&1 || { tail -20 "$OUT/install.log"; exit 1; }
 source /tmp/geomem-site/env.sh
 nvidia-smi --query-gpu=name --format=csv,noheader
-echo "cores: $(nproc)"
-W=$(( $(nproc) - 1 ))
+echo "cores: $(nproc --all) (nproc honours OMP_NUM_THREADS=1 of env.sh)"
+W=$(( $(nproc --all) - 1 ))
 COMMON=(-c data/configs/validate_samplers.toml 'toys.problems=[]' 'fwi.methods=["annealed"]' "fwi.workers=$W"
         fwi.device=cuda fwi.annealed.prior_draws=256 fwi.annealed.start_sigma=2.0)
 for STAGE in "$@"; do
