@@ -40,7 +40,7 @@ import torch
 
 from geomem.config import Settings
 from geomem.errors import ValueRangeError
-from geomem.posterior.chains import CLAMP_FRACTION, CLAMP_MARGIN, ChainNoise, check_pair, clamped_fraction, finish
+from geomem.posterior.chains import CLAMP_MARGIN, ChainNoise, check_pair, clamped_mask, finish
 from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.result import PosteriorSamples
 from geomem.priors.denoiser import Denoiser
@@ -101,8 +101,10 @@ def dps(
     x = sigmas[0] * noise.normal()
     d = math.prod(model_shape)
     start = int(round(config.guidance_start * (len(sigmas) - 1)))
-    history = np.zeros((len(sigmas), chains))
-    diverged = np.zeros(chains, dtype=bool)
+    # φ per step and the divergence flags stay on the chains' device and are read back once at the end: no
+    # host synchronization per step (the frozen chains are masked on the device too)
+    phis = torch.zeros((len(sigmas), chains), dtype=torch.float64, device=x.device)
+    diverged = torch.zeros(chains, dtype=torch.bool, device=x.device)
     column = (-1, *([1] * len(model_shape)))
 
     def value_and_cotangent(x0: torch.Tensor, store: dict) -> torch.Tensor:
@@ -127,7 +129,10 @@ def dps(
             value_and_cotangent(x0, store)
             vjp = None
         phi, grad0 = store["phi"], store["grad"]
-        history[i] = gamma * np.sqrt(2.0 * phi.detach().cpu().double().numpy())  # ‖y − F(x̂₀)‖
+        phis[i] = phi.detach()
+        residual = gamma * torch.sqrt(2.0 * phis[i])  # ‖y − F(x̂₀)‖ (history: the same from NumPy at the end)
+        if i == 0:
+            first = residual.clamp_min(1e-30)
 
         target = x0
         if guided and config.guidance == "likelihood":
@@ -145,17 +150,18 @@ def dps(
             gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
             x = x - config.eta * math.sqrt(d) * grad0 / gnorm
 
-        bad = ~torch.isfinite((x.double().flatten(1) ** 2).sum(1)).cpu().numpy()  # non-finite or overflowing
-        bad |= history[i] > config.divergence_factor * np.maximum(history[0], 1e-30)
+        bad = ~torch.isfinite((x.double().flatten(1) ** 2).sum(1))  # non-finite or overflowing
+        bad |= residual > config.divergence_factor * first
         # guidance drove the chain far beyond the velocity clamp (6σ of noise allowed at this level)
-        bad |= clamped_fraction(x, likelihood, CLAMP_MARGIN + 6.0 * s_next) > CLAMP_FRACTION
+        bad |= clamped_mask(x, likelihood, CLAMP_MARGIN + 6.0 * s_next)
         diverged |= bad
-        if bad.any():  # freeze diverged chains at a finite value so the batch stays usable
-            x[torch.from_numpy(bad).to(x.device)] = 0.0
+        # freeze diverged chains at a finite value so the batch stays usable (on the device, no sync)
+        x.masked_fill_(bad.reshape(column), 0.0)
         if callback is not None:
             callback(i, x, x0)
 
     denoised = prior.denoise(x, float(sigmas[-1])).detach()
+    history, diverged = gamma * np.sqrt(2.0 * phis.cpu().numpy()), diverged.cpu().numpy()
     result = finish("dps", x, likelihood, diverged, started, g0, f0,
                     info={"guidance": config.guidance, "steps": config.steps, "seeds": noise.seeds,
                           "sigmas": sigmas.tolist()},
