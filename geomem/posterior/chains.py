@@ -42,6 +42,8 @@ class ChainNoise:
             raise ValueRangeError(f"seed must be >= 0, got {seed}")
         self.seeds = [int(seed) + i for i in range(int(chains))]
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:  # a generator's device carries its index
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.generators = [torch.Generator(device=self.device).manual_seed(s) for s in self.seeds]
         self.shape, self.dtype = tuple(model_shape), dtype
 

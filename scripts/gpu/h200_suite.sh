@@ -54,6 +54,8 @@ elif [ "$PART" = part3 ]; then
     echo "time limit ${cap} s"
     timeout "$cap" "$@" || echo "exit status $? (124: stopped at the time limit): $*"
   }
+  step "tests: per-chain noise on the device, DPS on CUDA (reproducible chains, divergence flagged)"
+  bounded 60 python3 -m pytest -q -p no:cacheprovider tests/posterior_samplers/test_chain_noise.py
   step "DPS step split on the GPU, learned and memorized priors (placeholder physics: networks and sampler)"
   bounded 90 python3 -m benchmarks --device cuda --cases dps --dps-physics placeholder --out "$OUT/dps_gpu.json"
   step "Dask efficiency beside a plain process pool, 64 chains, 1 to 16 workers"
