@@ -129,10 +129,10 @@ def dps(
             value_and_cotangent(x0, store)
             vjp = None
         phi, grad0 = store["phi"], store["grad"]
-        phis[i] = phi.detach()
-        residual = gamma * torch.sqrt(2.0 * phis[i])  # ‖y − F(x̂₀)‖ (history: the same from NumPy at the end)
-        if i == 0:
-            first = residual.clamp_min(1e-30)
+        phis[i] = phi.detach()  # history ‖y − F(x̂₀)‖ = γ √(2φ), formed at the end
+        if i == 0:  # a chain diverges when ‖y − F(x̂₀)‖ > factor × its first value, i.e. when φ > phi_limit
+            first = (gamma * torch.sqrt(2.0 * phis[0])).clamp_min(1e-30)
+            phi_limit = (config.divergence_factor * first) ** 2 / (2.0 * gamma**2)
 
         target = x0
         if guided and config.guidance == "likelihood":
@@ -150,10 +150,15 @@ def dps(
             gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
             x = x - config.eta * math.sqrt(d) * grad0 / gnorm
 
-        bad = ~torch.isfinite((x.double().flatten(1) ** 2).sum(1))  # non-finite or overflowing
-        bad |= residual > config.divergence_factor * first
-        # guidance drove the chain far beyond the velocity clamp (6σ of noise allowed at this level)
-        bad |= clamped_mask(x, likelihood, CLAMP_MARGIN + 6.0 * s_next)
+        # few device operations, no host synchronization: this bookkeeping is most of the sampler's own time
+        if x.dtype == torch.float64:  # non-finite, or overflowing when squared
+            bad = ~torch.isfinite((x.flatten(1) ** 2).sum(1))
+        else:  # a narrower float's squares cannot overflow float64: the same test
+            bad = ~torch.isfinite(x).flatten(1).all(1)
+        bad |= phis[i] > phi_limit
+        if likelihood.parameterization is not None:
+            # guidance drove the chain far beyond the velocity clamp (6σ of noise allowed at this level)
+            bad |= clamped_mask(x, likelihood, CLAMP_MARGIN + 6.0 * s_next)
         diverged |= bad
         # freeze diverged chains at a finite value so the batch stays usable (on the device, no sync)
         x.masked_fill_(bad.reshape(column), 0.0)
