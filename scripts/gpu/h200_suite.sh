@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU-machine measurements of docs/gpu.md and docs/benchmarks.md ("H200" section), from a clean checkout with
-# the wheelhouse of scripts/gpu/prepare_wheelhouse.sh at WHEELHOUSE. Two parts, each well under 10 minutes:
+# the wheelhouse of scripts/gpu/prepare_wheelhouse.sh at WHEELHOUSE. Three parts, each well under 10 minutes:
 #   part1: install (timed), the CLI and GPU/Devito tests, training throughput (fp32 vs the fast path), the memorized
 #          denoiser against its floor, Dask efficiency of the physics from 1 to 16 cores
 #   part2: bf16-vs-fp32 training equivalence (loss curves, memorization rates, resume on the GPU)
