@@ -13,7 +13,8 @@ worker count, so every worker has at least 4 tasks per call. Three ways of runni
   shared caches and memory bandwidth, SMT siblings;
 - ``dask``: the ``Likelihood`` on a ``LocalCluster`` of single-threaded worker processes (``local_client``):
   one cluster of max(w) workers is started and warmed up once, then scaled down through the worker counts,
-  largest first (the remaining workers keep their built operators).
+  largest first (the remaining workers keep their built operators); ``--fresh-clusters`` starts a new cluster
+  per worker count instead (each worker then builds its operators in the warm-up call).
 
 Per worker count: one untimed warm-up call on 2·w chains, then timed calls of all chains, at least
 ``repeats`` of them and until ``min_seconds`` of timed wall time; the median is kept. Efficiency
@@ -122,6 +123,8 @@ def main() -> None:
     ap.add_argument("--min-seconds", type=float, default=3.0, help="and timed wall time at least")
     ap.add_argument("--no-pool", action="store_true", help="skip the multiprocessing baseline")
     ap.add_argument("--no-dask", action="store_true", help="skip Dask")
+    ap.add_argument("--fresh-clusters", action="store_true",
+                    help="a new LocalCluster per worker count (slower to run) instead of one scaled down")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     # the 64² survey's "points per wavelength" advice, once per process and worker, is not a result
@@ -165,27 +168,30 @@ def main() -> None:
             print(json.dumps(res["rows"][-1]), flush=True)
 
     if not args.no_dask:
-        t0 = time.perf_counter()
-        client = local_client(workers[0])
-        try:
-            lik = Likelihood(op, y, gamma=1.0, client=client)
-            lik.misfit_and_gradient(x[: min(chains, 2 * workers[0])])  # every worker builds its operators
-            res["dask_start_s"] = time.perf_counter() - t0
-            for w in workers:
-                if w != workers[0]:
-                    client.cluster.scale(w)
-                    if not _wait_for_workers(client, w):
-                        res["rows"].append({"kind": "dask", "workers": w, "error": "scale-down timed out"})
-                        print(json.dumps(res["rows"][-1]), flush=True)
-                        continue
-                lik.misfit_and_gradient(x[: min(chains, 2 * w)])
-                t, times, (phi, grad) = _timed(lambda lik=lik: lik.misfit_and_gradient(x), args.repeats,
-                                               args.min_seconds)
-                res["rows"].append(_row("dask", w, t, times, t_serial, equal(phi, grad)))
-                print(json.dumps(res["rows"][-1]), flush=True)
-        finally:
-            client.close()
-            client.cluster.close()
+        groups = [[w] for w in workers] if args.fresh_clusters else [workers]
+        res["dask_clusters"] = "one per worker count" if args.fresh_clusters else "one, scaled down"
+        for group in groups:
+            t0 = time.perf_counter()
+            client = local_client(group[0])
+            try:
+                lik = Likelihood(op, y, gamma=1.0, client=client)
+                lik.misfit_and_gradient(x[: min(chains, 2 * group[0])])  # every worker builds its operators
+                res.setdefault("dask_start_s", []).append(time.perf_counter() - t0)
+                for w in group:
+                    if w != group[0]:
+                        client.cluster.scale(w)
+                        if not _wait_for_workers(client, w):
+                            res["rows"].append({"kind": "dask", "workers": w, "error": "scale-down timed out"})
+                            print(json.dumps(res["rows"][-1]), flush=True)
+                            continue
+                    lik.misfit_and_gradient(x[: min(chains, 2 * w)])
+                    t, times, (phi, grad) = _timed(lambda lik=lik: lik.misfit_and_gradient(x), args.repeats,
+                                                   args.min_seconds)
+                    res["rows"].append(_row("dask", w, t, times, t_serial, equal(phi, grad)))
+                    print(json.dumps(res["rows"][-1]), flush=True)
+            finally:
+                client.close()
+                client.cluster.close()
     pools = {r["workers"]: r["seconds"] for r in res["rows"] if r["kind"] == "pool"}
     for r in res["rows"]:
         if r["kind"] == "dask" and "seconds" in r and r["workers"] in pools:
