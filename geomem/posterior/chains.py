@@ -50,8 +50,10 @@ class ChainNoise:
     def normal(self, rows: np.ndarray | None = None) -> torch.Tensor:
         """Standard normal ``(B, *model_shape)`` on the device; ``rows`` selects chains (default all)."""
         gens = self.generators if rows is None else [self.generators[i] for i in rows]
-        return torch.stack([torch.randn(self.shape, generator=g, dtype=self.dtype, device=self.device)
-                            for g in gens])
+        out = torch.empty((len(gens), *self.shape), dtype=self.dtype, device=self.device)
+        for row, g in zip(out, gens, strict=True):  # in place: one kernel per chain, no stacking copy
+            row.normal_(generator=g)
+        return out
 
     def uniform(self) -> np.ndarray:
         """One uniform number per chain ``(B,)`` (float64, on the host: a GPU run waits for the device here)."""
