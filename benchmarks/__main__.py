@@ -1,7 +1,8 @@
 """Run the benchmark cases, print one table, write one JSON file.
 
     OMP_NUM_THREADS=1 python -m benchmarks [--quick] [--cases memorized,devito,dps,training,linearized,gradient]
-                                           [--device cpu|cuda] [--out benchmarks/results/<machine>.json]
+                                           [--device cpu|cuda] [--dps-physics auto|devito|placeholder]
+                                           [--out benchmarks/results/<machine>.json]
 
 Every case does warm-up calls, then repeats, and reports medians with quartiles and min/max (see
 ``benchmarks/common.py``). The JSON holds the machine (CPU model, cores, load average, GPU), versions,
@@ -25,11 +26,12 @@ CASES = ("memorized", "devito", "dps", "training", "linearized", "gradient")
 SCHEMA_VERSION = 1
 
 
-def _case_kwargs(name: str, device: str, has_devito: bool) -> dict:
+def _case_kwargs(name: str, device: str, has_devito: bool, dps_physics: str = "auto") -> dict:
     if name == "memorized":
         return {"device": device}
     if name == "dps":
-        return {"device": device, "physics": "devito" if has_devito else "placeholder"}
+        physics = ("devito" if has_devito else "placeholder") if dps_physics == "auto" else dps_physics
+        return {"device": device, "physics": physics}
     return {}
 
 
@@ -38,6 +40,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (smoke run; not a measurement)")
     ap.add_argument("--cases", default=",".join(CASES), help=f"comma-separated subset of {','.join(CASES)}")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="device for memorized and dps")
+    ap.add_argument("--dps-physics", default="auto", choices=["auto", "devito", "placeholder"],
+                    help="DPS case physics: Devito (auto: where installed) or the placeholder ½‖x‖², which times "
+                         "the networks and the sampler alone")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/<machine>.json)")
     args = ap.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
         has_devito = True
     except ImportError:
         has_devito = False
-    if not has_devito and ({"devito", "linearized", "gradient"} & set(cases)):
+    if not has_devito and ({"devito", "linearized", "gradient"} & set(cases) or args.dps_physics == "devito"):
         ap.error("the devito, linearized and gradient cases need Devito, which is not installed here")
 
     info = machine()
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
         mod = importlib.import_module(f"benchmarks.case_{name}")
         t = time.perf_counter()
         print(f"[{name}] running ...", file=sys.stderr, flush=True)
-        res = mod.run(args.quick, **_case_kwargs(name, args.device, has_devito))
+        res = mod.run(args.quick, **_case_kwargs(name, args.device, has_devito, args.dps_physics))
         result["seconds"][name] = time.perf_counter() - t
         result["cases"][name] = res
         rows += mod.table(res)

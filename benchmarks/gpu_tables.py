@@ -2,6 +2,9 @@
 ``scripts/gpu/h200_suite.sh``) for docs/benchmarks.md and docs/gpu.md.
 
     python -m benchmarks.gpu_tables [RESULTS_DIR]
+
+Reads what is there: part1/part2 (``train_a``–``train_c``, ``equivalence``, ``memorized``, ``dask``) and part3
+(``train_d``–``train_f``, ``dps_gpu``, ``dask_scaling``, ``gradient``); a section whose file is missing is left out.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ VARIANT_TEXT = {
     ("default", True, False): "bf16 + `compile = \"default\"`",
     ("default", True, True): "bf16 + channels-last + `compile = \"default\"`",
     ("reduce-overhead", True, False): "bf16 + `compile = \"reduce-overhead\"` (CUDA graphs)",
+    ("max-autotune", True, False): "bf16 + `compile = \"max-autotune\"` (CUDA graphs)",
+    ("max-autotune-no-cudagraphs", True, False): "bf16 + `compile = \"max-autotune-no-cudagraphs\"`",
 }
+TRAIN_FILES = ("train_a.json", "train_b.json", "train_c.json", "train_d.json", "train_e.json", "train_f.json")
 
 
 def _load(d: Path, name: str) -> dict:
@@ -26,13 +32,15 @@ def _load(d: Path, name: str) -> dict:
 
 def training(d: Path) -> str:
     rows = []
-    for f in ("train_a.json", "train_b.json", "train_c.json"):
+    for f in TRAIN_FILES:
         if (d / f).is_file():
             rows += [(f, r) for r in _load(d, f)["rows"]]
     out = ["| path | batch | models/s | ms/step | first 15 steps (compile) | peak GPU memory | file |",
            "|---|---:|---:|---:|---:|---:|---|"]
     for f, r in rows:
         what = VARIANT_TEXT.get((r["compile"], r["bf16"], r["channels_last"]), r["name"])
+        if "cudnn_benchmark" in r:  # part3 rows; earlier runs left cuDNN's benchmark mode off
+            what += f", cuDNN benchmark {'on' if r['cudnn_benchmark'] else 'off'}"
         if "error" in r:
             out.append(f"| {what} | {r['batch']} | failed: {r['error'][:60]} | | | | {f} |")
             continue
@@ -66,6 +74,64 @@ def memorized(d: Path) -> str:
         f"N = {n:,}, B = {b}: " + (f"{1e3 * v['s']:.0f} ms ({100 * v['floor_fraction']:.1f} %)" if "s" in v
                                   else v["error"]) for n, b, v in sd) + "."]
     return "\n".join(out)
+
+
+def dask_scaling(d: Path) -> str:
+    """``gpu_dask.py`` with the process-pool baseline (part3): pool and Dask side by side per worker count."""
+    r = _load(d, "dask_scaling.json")
+    h = r["host"]
+    serial = next(row for row in r["rows"] if row["kind"] == "serial")
+    lscpu = h.get("lscpu", {})
+    smt = lscpu.get("Thread(s) per core") or (f"{h['threads_per_core_cpuinfo']:g}" if h.get(
+        "threads_per_core_cpuinfo") else "?")
+    out = [f"{r['chains']} chains × {r['shots']}-shot gradients at {r['shape'][0]}² (nt = {r['nt']}); host: "
+           f"{h['cpu_count']} logical CPUs ({h['usable_cpus']} usable), {h.get('physical_cores_cpuinfo') or '?'} "
+           f"physical cores, {smt} thread(s) per core, {h.get('cpu_model') or lscpu.get('Model name', '?')}; "
+           f"serial in one process: {serial['seconds']:.2f} s ({serial['per_chain_s']:.3f} s a chain). Pool: "
+           f"`multiprocessing` fork pool, no Dask (the host's own scaling); Dask: `LocalCluster`, "
+           f"{r.get('dask_clusters', '?')} (start and warm-up "
+           f"{', '.join(f'{t:.1f}' for t in r.get('dask_start_s', [])) or '?'} s).", "",
+           "| workers | pool: wall | pool: efficiency | Dask: wall | Dask: efficiency | Dask / pool time | "
+           "equal to serial (pool, Dask) |", "|---:|---:|---:|---:|---:|---:|---|"]
+    by = {(row["kind"], row["workers"]): row for row in r["rows"] if row["kind"] != "serial"}
+
+    def cells(row):
+        if row is None:
+            return "–", "–", None
+        if "error" in row:
+            return row["error"], "–", None
+        return f"{row['seconds']:.2f} s", f"**{100 * row['efficiency']:.0f} %**", row["equal_to_serial"]
+
+    for w in sorted({k[1] for k in by}):
+        pw, pe, peq = cells(by.get(("pool", w)))
+        dw, de, deq = cells(by.get(("dask", w)))
+        ratio = by.get(("dask", w), {}).get("dask_over_pool")
+        eq = ", ".join("–" if e is None else ("bit for bit" if e else "NO") for e in (peq, deq))
+        out.append(f"| {w} | {pw} | {pe} | {dw} | {de} | {'–' if ratio is None else f'{ratio:.2f}'} | {eq} |")
+    return "\n".join(out)
+
+
+def _suite(d: Path, name: str, case: str) -> str:
+    """A ``python -m benchmarks`` result file rendered as benchmarks.report does (one case)."""
+    from benchmarks.report import HEADER, RENDER
+
+    res = _load(d, name)
+    m = res["machine"]
+    gpu = m["gpu"]["name"] if m["gpu"] else "no GPU"
+    out = [f"`{name}`: {m['cpu_model']}, {m['cores']} cores, {gpu}; load average {m['load_avg_start'][0]:.1f} → "
+           f"{m.get('load_avg_end', [float('nan')])[0]:.1f}; torch {m['versions'].get('torch')}, devito "
+           f"{m['versions'].get('devito')}; {m['date']}" + (" [QUICK: not a measurement]" if res["quick"] else ""),
+           "", HEADER]
+    out += ["| " + " | ".join(row) + " |" for row in RENDER[case](res["cases"][case])]
+    return "\n".join(out)
+
+
+def dps(d: Path) -> str:
+    return _suite(d, "dps_gpu.json", "dps")
+
+
+def gradient(d: Path) -> str:
+    return _suite(d, "gradient.json", "gradient")
 
 
 def dask(d: Path) -> str:
@@ -102,9 +168,15 @@ def equivalence(d: Path) -> str:
 
 def main() -> None:
     d = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    for title, fn in (("Training throughput", training), ("bf16 vs fp32 training", equivalence),
-                      ("Memorized denoiser", memorized), ("Dask efficiency", dask)):
-        print(f"#### {title}\n\n{fn(d)}\n")
+    sections = (("Training throughput", training, TRAIN_FILES), ("bf16 vs fp32 training", equivalence,
+                ("equivalence.json",)), ("Memorized denoiser", memorized, ("memorized.json",)),
+                ("Dask efficiency", dask, ("dask.json",)),
+                ("Dask efficiency beside a process pool", dask_scaling, ("dask_scaling.json",)),
+                ("DPS step on the GPU", dps, ("dps_gpu.json",)),
+                ("Devito gradient / forward on one host core", gradient, ("gradient.json",)))
+    for title, fn, files in sections:
+        if any((d / f).is_file() for f in files):
+            print(f"#### {title}\n\n{fn(d)}\n")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,14 @@ Network: the shipped width-32 UNet (``data/configs/train_n50.toml``: channels 32
 64² models.
 
     python -m benchmarks.gpu_training throughput VARIANT [VARIANT ...] --out FILE.json
-        VARIANT = name:bf16:channels_last:compile:batch, e.g. fp32:0:0:off:128 or fast:1:0:default:512
-        Per variant, in this process: a Trainer on random normalized models, ``warmup`` optimizer steps (the
-        first one compiles; its wall time is reported as ``first_steps_s``), then ``steps`` timed steps with
-        the device synchronized around them: models/s = steps · batch / time. A variant that fails records
-        its error (a CUDA error can poison the process: run risky variants in their own process).
+        VARIANT = name:bf16:channels_last:compile:batch[:nobench], e.g. fp32:0:0:off:128, fast:1:0:default:512
+        or graphs_nobench:1:0:reduce-overhead:128:nobench. Per variant, in this process: a Trainer on random
+        normalized models (cuDNN benchmark mode on, as the Trainer sets it on CUDA; ``nobench`` turns it off
+        after the Trainer is built, to measure what it brings), ``warmup`` optimizer steps (the first one
+        compiles; its wall time is reported as ``first_steps_s``), then ``steps`` timed steps with the device
+        synchronized around them: models/s = steps · batch / time. A variant that fails records its error (a
+        CUDA error can poison the process: run risky variants in their own process). The JSON is rewritten
+        after every variant, so a run stopped by a time limit keeps the variants it finished.
     python -m benchmarks.gpu_training equivalence --steps 1500 --out FILE.json
         Three trainings of the N = 50 prior (the shipped model set) at batch 128 with identical settings and
         data: fp32 eager (seed 0), the fast path (seed 0) and the fast path (seed 1; stopped half way and
@@ -37,11 +40,14 @@ CONFIG = ROOT / "data" / "configs" / "train_n50.toml"
 
 
 def _variant(spec: str) -> dict:
-    name, bf16, cl, comp, batch = spec.split(":")
-    return {"name": name, "bf16": bf16 == "1", "channels_last": cl == "1", "compile": comp, "batch": int(batch)}
+    name, bf16, cl, comp, batch, *rest = spec.split(":")
+    if rest not in ([], ["nobench"]):
+        raise SystemExit(f"variant {spec!r}: the optional sixth field is 'nobench'")
+    return {"name": name, "bf16": bf16 == "1", "channels_last": cl == "1", "compile": comp, "batch": int(batch),
+            "cudnn_benchmark": not rest}
 
 
-def throughput(specs: list[str], steps: int, warmup: int) -> list[dict]:
+def throughput(specs: list[str], steps: int, warmup: int, on_row=None) -> list[dict]:
     base = load_config(TrainConfig, CONFIG)
     rows = []
     for spec in specs:
@@ -52,6 +58,7 @@ def throughput(specs: list[str], steps: int, warmup: int) -> list[dict]:
         row = dict(v)
         try:
             tr = Trainer(cfg, data)
+            torch.backends.cudnn.benchmark = v["cudnn_benchmark"]
             t0 = time.perf_counter()
             for _ in range(warmup):
                 tr.train_step()
@@ -74,6 +81,8 @@ def throughput(specs: list[str], steps: int, warmup: int) -> list[dict]:
         torch.cuda.reset_peak_memory_stats()
         print(json.dumps(row), flush=True)
         rows.append(row)
+        if on_row is not None:
+            on_row(rows)
     return rows
 
 
@@ -152,7 +161,12 @@ def main() -> None:
     info = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     if args.what == "throughput":
-        res = {"what": "throughput", **info, "rows": throughput(args.variants, args.steps or 40, args.warmup)}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+
+        def save(rows):
+            args.out.write_text(json.dumps({"what": "throughput", **info, "rows": rows}, indent=1))
+
+        res = {"what": "throughput", **info, "rows": throughput(args.variants, args.steps or 40, args.warmup, save)}
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         res = {"what": "equivalence", **info, **equivalence(args.steps or 1500, args.workdir, args.out)}

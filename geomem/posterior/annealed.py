@@ -13,6 +13,18 @@ The returned samples are the last ``x₀`` (at ``σ_min``, where ``r ≈ σ_min`
 weights are set by the Tweedie estimates at the levels where they switch — a heuristic, scored against exact
 posteriors by ``geomem validate-samplers``.
 
+Importance-resampled start (``prior_draws = P > 0``). Started from pure noise, the chains pick their prior
+mode at the first levels, before the likelihood steps can move them between modes (at FWI scale a model is
+tens of normalized units from the next one and a Langevin move a tiny fraction of that). The option chooses
+the start by the data instead: draw ``P`` unconditional prior samples ``x̃_p`` (the probability-flow sampler
+of :func:`geomem.priors.sampling.sample`, ``draw_steps`` Heun steps from ``draw_sigma_max`` to ``sigma_min``; a
+start far above the data scale, EDM's 80 by default: from 5 the flow collapses onto a few modes), weigh
+them by the likelihood, ``w_p ∝ exp(−φ(x̃_p))`` (sampling–importance resampling: the resampled draws follow
+the posterior as ``P → ∞``; ``info["start_ess"]`` = ``(Σw)²/Σw²`` says how many draws the weights are worth,
+1 when one draw dominates, as it does at FWI data sizes), give each chain one of them by systematic
+resampling, and run the schedule from ``start_sigma`` (not ``sigma_max``) with ``x_0 = x̃ + start_sigma ε``.
+Cost: ``P`` forward solves shared by the chains (``P / chains`` per sample) and the prior draws.
+
 Cost per sample: ``K (mala_steps + 1)`` likelihood gradients (one at each new ``x̂₀``), ``K`` denoiser calls.
 """
 
@@ -49,11 +61,23 @@ class AnnealedConfig(Settings):
     step_init: float = field(default=0.5, metadata={"gt": 0, "max": 1})
     adapt_rate: float = field(default=0.2, metadata={"min": 0})
     divergence_factor: float = field(default=1e3, metadata={"gt": 1})
+    prior_draws: int = field(default=0, metadata={"min": 0})  # P: importance-resampled start (0: off)
+    start_sigma: float = field(default=1.0, metadata={"gt": 0})  # σ the schedule starts from after it
+    draw_steps: int = field(default=32, metadata={"min": 2})  # Heun steps of each unconditional prior draw
+    draw_sigma_max: float = field(default=80.0, metadata={"gt": 0})  # where the prior draws start (EDM's 80)
 
     def __post_init__(self):
         super().__post_init__()
         if not self.sigma_min < self.sigma_max:
             raise ValueRangeError(f"sigma_min ({self.sigma_min}) must be below sigma_max ({self.sigma_max})")
+        if self.prior_draws and not self.sigma_min < self.start_sigma <= self.sigma_max:
+            raise ValueRangeError(f"start_sigma ({self.start_sigma}) must lie in (sigma_min, sigma_max] = "
+                                  f"({self.sigma_min}, {self.sigma_max}] with prior_draws > 0")
+
+    @property
+    def top_sigma(self) -> float:
+        """The σ the annealing schedule starts from."""
+        return self.start_sigma if self.prior_draws else self.sigma_max
 
 
 def annealed(
@@ -70,9 +94,14 @@ def annealed(
     if not isinstance(config, AnnealedConfig):
         raise ValueRangeError(f"config must be an AnnealedConfig, got {type(config).__name__}")
     started, g0, f0 = time.time(), likelihood.n_gradient, likelihood.n_forward
-    sigmas = karras_sigmas(config.steps, config.sigma_min, config.sigma_max, config.rho).numpy()
+    sigmas = karras_sigmas(config.steps, config.sigma_min, config.top_sigma, config.rho).numpy()
     noise = ChainNoise(seed, chains, model_shape, dtype, device)
-    x = float(sigmas[0]) * noise.normal()
+    start_info = {}
+    if config.prior_draws:
+        start, start_info = resampled_start(prior, likelihood, chains, config, seed, dtype, device)
+        x = start + float(sigmas[0]) * noise.normal()
+    else:
+        x = float(sigmas[0]) * noise.normal()
     history = np.zeros((len(sigmas), chains))
     c = None
     first = None
@@ -90,5 +119,28 @@ def annealed(
         history[k] = misfit_norm(likelihood, state.phi)
         x = state.z if k == len(sigmas) - 1 else state.z + float(sigmas[k + 1]) * noise.normal()
     return finish("annealed", x, likelihood, ~np.isfinite(history[-1]), started, g0, f0,
-                  info={"steps": config.steps, "sigmas": sigmas.tolist(), "seeds": noise.seeds},
+                  info={"steps": config.steps, "sigmas": sigmas.tolist(), "seeds": noise.seeds, **start_info},
                   history=history, first_misfit=first, divergence_factor=config.divergence_factor)
+
+
+def resampled_start(prior: Denoiser, likelihood: Likelihood, chains: int, config: AnnealedConfig, seed: int,
+                    dtype: torch.dtype, device) -> tuple[torch.Tensor, dict]:
+    """Sampling–importance resampling of ``config.prior_draws`` unconditional prior draws by the likelihood
+    (module docstring): ``(starts (chains, *model_shape), info)``. The prior draws use the integer seed
+    ``seed + 2·10⁶`` (clear of the chains' ``seed + i``), the resampling ``numpy.random.default_rng([seed, 2])``;
+    ``info``: ``start_ess``,
+    ``start_draws`` (the indices drawn per chain), ``start_misfit_over_noise`` (of each chain's start)."""
+    from geomem.priors.sampling import sample
+
+    sigmas = karras_sigmas(config.draw_steps, config.sigma_min, config.draw_sigma_max, config.rho)
+    draws = sample(prior, config.prior_draws, sigmas, "heun", generator=int(seed) + 2_000_000, dtype=dtype,
+                   device=device).detach()
+    phi = likelihood.misfit(draws)
+    w = np.exp(-(phi - phi.min()))
+    w /= w.sum()
+    # systematic resampling of `chains` indices: one uniform u, positions (u + i)/chains on the weights' CDF
+    positions = (np.random.default_rng([int(seed), 2]).random() + np.arange(chains)) / chains
+    idx = np.minimum(np.searchsorted(np.cumsum(w), positions), len(w) - 1)
+    mon = np.sqrt(2.0 * phi[idx] / likelihood.n_data)
+    return draws[torch.as_tensor(idx, device=draws.device)], {
+        "start_ess": float(1.0 / np.sum(w**2)), "start_draws": idx.tolist(), "start_misfit_over_noise": mon.tolist()}

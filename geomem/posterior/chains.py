@@ -2,7 +2,11 @@
 
 Randomness. Chain ``i`` of a run with seed ``s`` draws all its noise from its own generator seeded
 ``s + i``, so a chain's path does not depend on how many chains run beside it (up to floating-point
-reduction order inside batched network or matrix calls: equal to a tolerance, not bit for bit).
+reduction order inside batched network or matrix calls: equal to a tolerance, not bit for bit). The
+generators live on the chains' device: on the CPU they are ``torch.Generator()`` (the streams of every
+earlier version); on a GPU they are that device's generators (Philox on CUDA), so the noise is drawn where
+the chains are, with no host copy — and a GPU run draws *different* numbers from a CPU run with the same
+seed (each is reproducible on its own device, chain by chain).
 
 Divergence. A chain is reported diverged (and left out of every metric) when its state is not finite, its
 misfit grew past ``factor`` × its first value, or — with a parameterization — more than half of its
@@ -29,7 +33,7 @@ CLAMP_FRACTION = 0.5
 
 
 class ChainNoise:
-    """One ``torch.Generator`` per chain (seeds ``seed + i``); draws are stacked in chain order."""
+    """One ``torch.Generator`` per chain (seeds ``seed + i``) on ``device``; draws are stacked in chain order."""
 
     def __init__(self, seed: int, chains: int, model_shape: tuple[int, ...], dtype: torch.dtype, device):
         if int(chains) < 1:
@@ -37,17 +41,25 @@ class ChainNoise:
         if int(seed) < 0:
             raise ValueRangeError(f"seed must be >= 0, got {seed}")
         self.seeds = [int(seed) + i for i in range(int(chains))]
-        self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]
-        self.shape, self.dtype, self.device = tuple(model_shape), dtype, device
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:  # a generator's device carries its index
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.generators = [torch.Generator(device=self.device).manual_seed(s) for s in self.seeds]
+        self.shape, self.dtype = tuple(model_shape), dtype
 
     def normal(self, rows: np.ndarray | None = None) -> torch.Tensor:
-        """Standard normal ``(B, *model_shape)``; ``rows`` selects chains (default all)."""
+        """Standard normal ``(B, *model_shape)`` on the device; ``rows`` selects chains (default all)."""
         gens = self.generators if rows is None else [self.generators[i] for i in rows]
-        return torch.stack([torch.randn(self.shape, generator=g, dtype=self.dtype) for g in gens]).to(self.device)
+        out = torch.empty((len(gens), *self.shape), dtype=self.dtype, device=self.device)
+        for row, g in zip(out, gens, strict=True):  # in place: one kernel per chain, no stacking copy
+            row.normal_(generator=g)
+        return out
 
     def uniform(self) -> np.ndarray:
-        """One uniform number per chain ``(B,)`` (float64)."""
-        return np.array([float(torch.rand((), generator=g, dtype=torch.float64)) for g in self.generators])
+        """One uniform number per chain ``(B,)`` (float64, on the host: a GPU run waits for the device here)."""
+        u = torch.stack([torch.rand((), generator=g, dtype=torch.float64, device=self.device)
+                         for g in self.generators])
+        return u.cpu().numpy()
 
 
 def check_pair(prior: Denoiser, likelihood: Likelihood) -> tuple[int, ...]:
@@ -70,6 +82,15 @@ def clamped_fraction(x: torch.Tensor | np.ndarray, likelihood: Likelihood, margi
         return np.zeros(len(x))
     a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
     return np.mean(np.abs(a.reshape(len(a), -1)) > 1.0 + margin, axis=1)
+
+
+def clamped_mask(x: torch.Tensor, likelihood: Likelihood, margin: float) -> torch.Tensor:
+    """``clamped_fraction(x, likelihood, margin) > CLAMP_FRACTION`` as a bool tensor ``(B,)`` on ``x``'s device
+    (no host transfer; the same float64 comparisons, so the same answer)."""
+    if likelihood.parameterization is None:
+        return torch.zeros(len(x), dtype=torch.bool, device=x.device)
+    beyond = x.detach().double().reshape(len(x), -1).abs() > 1.0 + margin
+    return beyond.double().mean(dim=1) > CLAMP_FRACTION
 
 
 def finish(

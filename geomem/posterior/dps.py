@@ -40,7 +40,7 @@ import torch
 
 from geomem.config import Settings
 from geomem.errors import ValueRangeError
-from geomem.posterior.chains import CLAMP_FRACTION, CLAMP_MARGIN, ChainNoise, check_pair, clamped_fraction, finish
+from geomem.posterior.chains import CLAMP_MARGIN, ChainNoise, check_pair, clamped_mask, finish
 from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.result import PosteriorSamples
 from geomem.priors.denoiser import Denoiser
@@ -75,6 +75,13 @@ class DPSConfig(Settings):
             raise ValueRangeError(f"sigma_min ({self.sigma_min}) must be below sigma_max ({self.sigma_max})")
 
 
+def _fused(device: torch.device) -> bool:
+    """Whether the step's update runs as fused kernels (``lerp``, ``addcmul``): off the CPU, where every kernel
+    launch costs about as much as the tiny update itself. On the CPU the written-out formulas run, so CPU
+    results stay what they were, bit for bit."""
+    return device.type != "cpu"
+
+
 def dps(
     prior: Denoiser,
     likelihood: Likelihood,
@@ -101,9 +108,12 @@ def dps(
     x = sigmas[0] * noise.normal()
     d = math.prod(model_shape)
     start = int(round(config.guidance_start * (len(sigmas) - 1)))
-    history = np.zeros((len(sigmas), chains))
-    diverged = np.zeros(chains, dtype=bool)
+    # φ per step and the divergence flags stay on the chains' device and are read back once at the end: no
+    # host synchronization per step (the frozen chains are masked on the device too)
+    phis: list[torch.Tensor] = []
+    diverged = torch.zeros(chains, dtype=torch.bool, device=x.device)
     column = (-1, *([1] * len(model_shape)))
+    fused = _fused(x.device)
 
     def value_and_cotangent(x0: torch.Tensor, store: dict) -> torch.Tensor:
         phi, grad = likelihood.misfit_and_gradient(x0)
@@ -127,35 +137,55 @@ def dps(
             value_and_cotangent(x0, store)
             vjp = None
         phi, grad0 = store["phi"], store["grad"]
-        history[i] = gamma * np.sqrt(2.0 * phi.detach().cpu().double().numpy())  # ‖y − F(x̂₀)‖
+        phis.append(phi.detach())  # history ‖y − F(x̂₀)‖ = γ √(2φ), formed at the end
+        if i == 0:  # a chain diverges when ‖y − F(x̂₀)‖ > factor × its first value, i.e. when φ > phi_limit
+            first = (gamma * torch.sqrt(2.0 * phis[0].double())).clamp_min(1e-30)
+            phi_limit = (config.divergence_factor * first) ** 2 / (2.0 * gamma**2)
 
         target = x0
         if guided and config.guidance == "likelihood":
             target = x0 - config.likelihood_scale * s**2 * vjp  # x̂₀ + σ² ∇ log p(y|x̂₀): φ carries 1/γ²
         ratio = s_next / s
-        if config.stochastic:
-            x = target + ratio**2 * (x - target) + s_next * math.sqrt(max(1.0 - ratio**2, 0.0)) * noise.normal()
+        spread = s_next * math.sqrt(max(1.0 - ratio**2, 0.0))
+        if fused:  # the same formulas in fewer kernels (rounding differs from the CPU form)
+            x = torch.lerp(target, x, ratio**2 if config.stochastic else ratio)
+            if config.stochastic:
+                x.add_(noise.normal(), alpha=spread)
+        elif config.stochastic:
+            x = target + ratio**2 * (x - target) + spread * noise.normal()
         else:
             x = target + ratio * (x - target)
 
-        if guided and config.guidance == "chung":
-            norm = torch.sqrt(2.0 * phi).clamp_min(1e-30).to(x.dtype).reshape(column)
-            x = x - config.zeta * (2.0 * gamma * vjp) / norm  # ∇‖r‖²/‖r‖ = 2γ ∇φ / √(2φ)
+        if guided and config.guidance == "chung":  # ∇‖r‖²/‖r‖ = 2γ ∇φ / √(2φ)
+            if fused:
+                scale = (config.zeta * 2.0 * gamma) / torch.sqrt(2.0 * phi).clamp_min(1e-30)
+                x.addcmul_(vjp, scale.to(x.dtype).reshape(column), value=-1.0)
+            else:
+                norm = torch.sqrt(2.0 * phi).clamp_min(1e-30).to(x.dtype).reshape(column)
+                x = x - config.zeta * (2.0 * gamma * vjp) / norm
         elif guided and config.guidance == "normalized":
             gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
             x = x - config.eta * math.sqrt(d) * grad0 / gnorm
 
-        bad = ~torch.isfinite((x.double().flatten(1) ** 2).sum(1)).cpu().numpy()  # non-finite or overflowing
-        bad |= history[i] > config.divergence_factor * np.maximum(history[0], 1e-30)
-        # guidance drove the chain far beyond the velocity clamp (6σ of noise allowed at this level)
-        bad |= clamped_fraction(x, likelihood, CLAMP_MARGIN + 6.0 * s_next) > CLAMP_FRACTION
+        # few device operations, no host synchronization: this bookkeeping is most of the sampler's own time
+        if x.dtype == torch.float64:  # non-finite, or overflowing when squared
+            bad = ~torch.isfinite((x.flatten(1) ** 2).sum(1))
+        else:  # a narrower float's squares cannot overflow float64: non-finite is the same test (NaN propagates)
+            bad = ~(x.flatten(1).abs().amax(1) <= torch.finfo(x.dtype).max)
+        bad |= phis[i] > phi_limit
+        if likelihood.parameterization is not None:
+            # guidance drove the chain far beyond the velocity clamp (6σ of noise allowed at this level)
+            bad |= clamped_mask(x, likelihood, CLAMP_MARGIN + 6.0 * s_next)
         diverged |= bad
-        if bad.any():  # freeze diverged chains at a finite value so the batch stays usable
-            x[torch.from_numpy(bad).to(x.device)] = 0.0
+        # freeze diverged chains at a finite value so the batch stays usable (on the device, no sync)
+        x.masked_fill_(bad.reshape(column), 0.0)
         if callback is not None:
             callback(i, x, x0)
 
     denoised = prior.denoise(x, float(sigmas[-1])).detach()
+    history = np.zeros((len(sigmas), chains))  # the last row: the samples' own misfit, set below
+    history[:-1] = gamma * np.sqrt(2.0 * torch.stack(phis).double().cpu().numpy())
+    diverged = diverged.cpu().numpy()
     result = finish("dps", x, likelihood, diverged, started, g0, f0,
                     info={"guidance": config.guidance, "steps": config.steps, "seeds": noise.seeds,
                           "sigmas": sigmas.tolist()},

@@ -17,9 +17,13 @@ on the device; minibatch indices, σ and ε come from one seeded generator whose
 Fast path (CUDA, one process): ``compile = "default"`` or ``"reduce-overhead"`` runs the loss (preconditioning,
 UNet forward, weighted error) through ``torch.compile`` (fused GroupNorm/SiLU/elementwise kernels; with
 ``"reduce-overhead"`` the compiled forward and backward are replayed as CUDA graphs), and the backward is the
-compiled graph's. The optimizer (fused AdamW), clipping and EMA stay as they are. Everything else (data, σ, ε,
-checkpoints, bit-for-bit resume of the same settings) is unchanged; on the CPU, or with several processes, the
-setting is ignored (the eager loss runs). ``docs/gpu.md`` has the throughput and the bf16-vs-fp32 check.
+compiled graph's; ``"max-autotune-no-cudagraphs"`` and ``"max-autotune"`` (with CUDA graphs) also time Triton
+templates for the matrix products and convolutions at compile time (minutes). The optimizer (fused AdamW),
+clipping and EMA stay as they are. Everything else (data, σ, ε, checkpoints, resume of the same settings) is
+unchanged; on the CPU, or with several processes, the setting is ignored (the eager loss runs). On CUDA,
+cuDNN's benchmark mode is on (``torch.backends.cudnn.benchmark``: the convolution algorithms are timed for the
+fixed shapes at the first step), so two CUDA runs agree to rounding, not bit for bit; the CPU path is
+bit-for-bit reproducible as before. ``docs/gpu.md`` has the throughput and the bf16-vs-fp32 check.
 
 Run folder::
 
@@ -129,7 +133,8 @@ class TrainConfig:
     bf16: bool = True
     channels_last: bool = True
     device: str = "auto"
-    compile: str = field(default="off", metadata={"choices": ("off", "default", "reduce-overhead")})
+    compile: str = field(default="off", metadata={"choices": ("off", "default", "reduce-overhead",
+                                                              "max-autotune-no-cudagraphs", "max-autotune")})
     save_dtype: str = field(default="float16", metadata={"choices": ("float16", "bfloat16", "float32")})
 
     def __post_init__(self):
@@ -254,6 +259,8 @@ class Trainer:
         self.is_main = acc.is_main_process if acc else True
         self.device = acc.device if acc else (device or resolve_device(cfg.device))
         self.cuda = self.device.type == "cuda"
+        if self.cuda:  # fixed shapes: let cuDNN time its convolution algorithms once (the CPU path is untouched)
+            torch.backends.cudnn.benchmark = True
         size = tuple(data.shape[2:])
         if cfg.data.size and tuple(cfg.data.size) != size:
             raise ShapeError(f"data.size is {tuple(cfg.data.size)} but the models are {size}; fix data.size")
@@ -320,7 +327,7 @@ class Trainer:
         x0 = x0.contiguous(memory_format=self.memory_format)
         eps = eps.contiguous(memory_format=self.memory_format)
         self.unet.train()
-        if self.compiled and self.cfg.compile == "reduce-overhead":
+        if self.compiled and self.cfg.compile in CUDA_GRAPH_MODES:
             torch.compiler.cudagraph_mark_step_begin()  # the previous step's graph outputs may be overwritten
         loss = self._loss_fn(x0, sigma, eps)
         self.opt.zero_grad(set_to_none=True)
@@ -412,10 +419,15 @@ class Trainer:
         return int(state["log_len"])
 
 
+#: ``compile`` modes whose compiled loss is replayed as CUDA graphs (each step must mark its start)
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+
 def compiled_loss(loss_fn, mode: str):
     """``torch.compile(loss_fn)`` for the training loss (static shapes: the batch never changes in a run).
 
-    ``mode``: ``"default"`` (fused Triton kernels) or ``"reduce-overhead"`` (the same, replayed as CUDA graphs).
+    ``mode``: ``"default"`` (fused Triton kernels) or ``"reduce-overhead"`` (the same, replayed as CUDA graphs);
+    ``"max-autotune-no-cudagraphs"`` / ``"max-autotune"``: the same two, with Triton templates timed at compile time.
     Compilation happens at the first step (tens of seconds; cached by PyTorch under ``TORCHINDUCTOR_CACHE_DIR``).
     """
     return torch.compile(loss_fn, mode=mode, dynamic=False)

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # The GPU-machine measurements of docs/gpu.md and docs/benchmarks.md ("H200" section), from a clean checkout with
-# the wheelhouse of scripts/gpu/prepare_wheelhouse.sh at WHEELHOUSE. Two parts, each well under 10 minutes:
+# the wheelhouse of scripts/gpu/prepare_wheelhouse.sh at WHEELHOUSE. Three parts, each well under 10 minutes:
 #   part1: install (timed), the CLI and GPU/Devito tests, training throughput (fp32 vs the fast path), the memorized
 #          denoiser against its floor, Dask efficiency of the physics from 1 to 16 cores
 #   part2: bf16-vs-fp32 training equivalence (loss curves, memorization rates, resume on the GPU)
-# Usage (repository root): scripts/gpu/h200_suite.sh part1|part2 OUT_DIR [WHEELHOUSE=.whl]
+#   part3 (under 8 minutes: every step's time limit is cut to what is left of a 470 s budget): DPS step split on
+#          the GPU after the device-side noise change, Dask efficiency beside a plain process pool from 1 to
+#          16 workers, the Devito gradient/forward ratio on one host core, training throughput at batch 128
+#          (CUDA graphs with and without cuDNN benchmark mode, then max-autotune while time is left)
+# Usage (repository root): scripts/gpu/h200_suite.sh part1|part2|part3 OUT_DIR [WHEELHOUSE=.whl]
 set -uo pipefail
 PART=$1
 OUT=$2
 WH=${3:-.whl}
+case "$PART" in part1|part2|part3) ;; *) echo "usage: $0 part1|part2|part3 OUT_DIR [WHEELHOUSE]" >&2; exit 2;; esac
 mkdir -p "$OUT"
 exec > >(tee "$OUT/$PART.log") 2>&1
 export PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR=/tmp/geomem-inductor
@@ -39,6 +44,32 @@ if [ "$PART" = part1 ]; then
   timeout 150 python3 -m benchmarks.gpu_memorized --out "$OUT/memorized.json"
   step "Dask efficiency"
   timeout 150 python3 -m benchmarks.gpu_dask --chains 32 --workers 1 2 4 8 16 --out "$OUT/dask.json"
+elif [ "$PART" = part3 ]; then
+  BUDGET=470  # seconds for the whole part, install included
+  # bounded CAP COMMAND...: run COMMAND with a limit of CAP seconds or what is left of BUDGET, whichever is less
+  bounded() {
+    local cap=$1 left=$(( BUDGET - ($(date +%s) - t0) )); shift
+    if [ "$left" -lt 20 ]; then echo "skipped (only ${left} s of the budget left): $*"; return 0; fi
+    [ "$left" -lt "$cap" ] && cap=$left
+    echo "time limit ${cap} s"
+    timeout "$cap" "$@" || echo "exit status $? (124: stopped at the time limit): $*"
+  }
+  step "tests: per-chain noise on the device, DPS on CUDA (reproducible chains, divergence flagged)"
+  bounded 60 python3 -m pytest -q -p no:cacheprovider tests/posterior_samplers/test_chain_noise.py
+  step "DPS step split on the GPU, learned and memorized priors (placeholder physics: networks and sampler)"
+  bounded 90 python3 -m benchmarks --device cuda --cases dps --dps-physics placeholder --out "$OUT/dps_gpu.json"
+  step "Dask efficiency beside a plain process pool, 64 chains, 1 to 16 workers"
+  bounded 170 python3 -m benchmarks.gpu_dask --workers 1 2 4 8 12 15 16 --out "$OUT/dask_scaling.json"
+  step "Devito gradient / forward on one host core (64², 128², 256²)"
+  bounded 180 python3 -m benchmarks --cases gradient --out "$OUT/gradient.json"
+  step "training throughput at batch 128: CUDA graphs with and without cuDNN benchmark mode"
+  bounded 120 python3 -m benchmarks.gpu_training throughput graphs:1:0:reduce-overhead:128 \
+    graphs_nobench:1:0:reduce-overhead:128:nobench --out "$OUT/train_d.json"
+  step "training throughput at batch 128: max-autotune (CUDA graphs), own process, while time is left"
+  bounded 150 python3 -m benchmarks.gpu_training throughput autotune:1:0:max-autotune:128 --out "$OUT/train_e.json"
+  step "training throughput at batch 128: max-autotune-no-cudagraphs, own process, while time is left"
+  bounded 150 python3 -m benchmarks.gpu_training throughput autotune_nographs:1:0:max-autotune-no-cudagraphs:128 \
+    --out "$OUT/train_f.json"
 else
   step "bf16 vs fp32 equivalence"
   timeout 400 python3 -m benchmarks.gpu_training equivalence --steps 1500 --out "$OUT/equivalence.json"
