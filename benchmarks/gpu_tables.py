@@ -113,17 +113,11 @@ def dask_scaling(d: Path) -> str:
 
 def _suite(d: Path, name: str, case: str) -> str:
     """A ``python -m benchmarks`` result file rendered as benchmarks.report does (one case)."""
-    from benchmarks.report import HEADER, RENDER
+    from benchmarks.report import case_table, machine_line
 
     res = _load(d, name)
-    m = res["machine"]
-    gpu = m["gpu"]["name"] if m["gpu"] else "no GPU"
-    out = [f"`{name}`: {m['cpu_model']}, {m['cores']} cores, {gpu}; load average {m['load_avg_start'][0]:.1f} → "
-           f"{m.get('load_avg_end', [float('nan')])[0]:.1f}; torch {m['versions'].get('torch')}, devito "
-           f"{m['versions'].get('devito')}; {m['date']}" + (" [QUICK: not a measurement]" if res["quick"] else ""),
-           "", HEADER]
-    out += ["| " + " | ".join(row) + " |" for row in RENDER[case](res["cases"][case])]
-    return "\n".join(out)
+    head = machine_line(name, res) + (" [QUICK: not a measurement]" if res["quick"] else "")
+    return "\n".join([head, "", *case_table(res, {case})])
 
 
 def dps(d: Path) -> str:

@@ -159,19 +159,30 @@ RENDER = {"memorized": memorized_rows, "devito": devito_rows, "dps": dps_rows, "
           "linearized": linearized_rows, "gradient": gradient_rows}
 
 
+def machine_line(name: str, res: dict) -> str:
+    """One line naming the result file, its machine, load, versions and date."""
+    m = res["machine"]
+    gpu = m["gpu"]["name"] if m["gpu"] else "no GPU"
+    return (f"`{name}`: {m['cpu_model']}, {m['cores']} cores, {gpu}; load average {m['load_avg_start'][0]:.1f} → "
+            f"{m.get('load_avg_end', [float('nan')])[0]:.1f}; torch {m['versions'].get('torch')}, devito "
+            f"{m['versions'].get('devito')}; {m['date']}")
+
+
+def case_table(res: dict, cases=None) -> list[str]:
+    """The table lines (header included) of ``cases`` (default: every case) of one result file."""
+    lines = [HEADER]
+    for name, case in res["cases"].items():
+        if cases is None or name in cases:
+            lines += ["| " + " | ".join(row) + " |" for row in RENDER[name](case)]
+    return lines
+
+
 def render(paths: list[Path]) -> str:
     lines = []
     for p in paths:
         res = json.loads(p.read_text())
-        m = res["machine"]
-        gpu = m["gpu"]["name"] if m["gpu"] else "no GPU"
-        lines.append(f"\n#### `{p.name}`: {m['cpu_model']}, {m['cores']} cores, {gpu}; load average "
-                     f"{m['load_avg_start'][0]:.1f} → {m.get('load_avg_end', [float('nan')])[0]:.1f}; "
-                     f"torch {m['versions'].get('torch')}, devito {m['versions'].get('devito')}; {m['date']}\n")
-        lines.append(HEADER)
-        for name, case in res["cases"].items():
-            for row in RENDER[name](case):
-                lines.append("| " + " | ".join(row) + " |")
+        lines.append(f"\n#### {machine_line(p.name, res)}\n")
+        lines += case_table(res)
     geo = Path(__file__).resolve().parent / "results" / "bench_geology.json"
     if geo.exists():
         lines.append("\n#### Stored: geology generation (one core of the 2-core machine)\n")
