@@ -140,12 +140,11 @@ def best_fraction(log_w, q, g, d, rho, rho_new, grid: int = 11) -> float:
     return float(ts[int(np.argmax(ess))])
 
 
-def transport(likelihood: Likelihood, state: LangevinState, x: torch.Tensor, rho: float, rho_new: float,
-              a: float):
-    """Move every ``z`` to ``x + a (z − x)``: the new state and the exact log-weight increment (B,)
-    ``gaussian_increment + φ(z) − φ(x + a(z − x))`` (one likelihood gradient per particle, reused by the next
-    MALA move; none when ``a = 1``)."""
-    q, _ = _moments(state, x)
+def transport(likelihood: Likelihood, state: LangevinState, x: torch.Tensor, q: np.ndarray, rho: float,
+              rho_new: float, a: float):
+    """Move every ``z`` to ``x + a (z − x)`` (``q = ‖z − x‖²`` of the particles before the move): the new state and
+    the exact log-weight increment (B,) ``gaussian_increment + φ(z) − φ(x + a(z − x))`` (one likelihood gradient
+    per particle, reused by the next MALA move; none when ``a = 1``)."""
     inc = gaussian_increment(q, int(state.z[0].numel()), rho, rho_new, a)
     if a == 1.0:
         return state, inc
@@ -156,13 +155,11 @@ def transport(likelihood: Likelihood, state: LangevinState, x: torch.Tensor, rho
     return moved, np.where(np.isfinite(inc), inc, -np.inf)
 
 
-def next_level(log_w: np.ndarray, state: LangevinState, x: torch.Tensor, rho: float, rho_min: float,
+def next_level(log_w: np.ndarray, q: np.ndarray, g: np.ndarray, d: int, rho: float, rho_min: float,
                target: float, t: float) -> float:
     """The largest step down, ``ρ'`` in ``[rho_min, ρ)`` whose predicted ESS with the fraction ``t`` is ``target`` ×
-    ESS(log_w) (bisection on ``log ρ'``)."""
+    ESS(log_w) (bisection on ``log ρ'``; ``q``, ``g`` from :func:`_moments`, ``d`` the model size)."""
     goal = target * ess_of(log_w)
-    q, g = _moments(state, x)
-    d = int(state.z[0].numel())
 
     def ess_at(r):
         return ess_of(log_w + predicted_increment(q, g, d, rho, r, shrink(t, rho, r)))
@@ -208,15 +205,16 @@ def smc(
 
     for _ in range(config.burn_in):
         x, state = sweep(x, state, rho)
-    log_w = np.zeros(chains)
+    log_w, d = np.zeros(chains), math.prod(model_shape)
     rhos, ess_history, resampled, history, shrinks = [], [], [], [], []
     level, t = 0, 0.0  # the first level leaves z in place; later ones use the fraction chosen one level before
     while rho > config.rho_min and level < config.max_levels:
         last = level == config.max_levels - 1
-        new = config.rho_min if last else next_level(log_w, state, x, rho, config.rho_min, config.ess_target, t)
+        q, g = _moments(state, x)
+        new = config.rho_min if last else next_level(log_w, q, g, d, rho, config.rho_min, config.ess_target, t)
         a = shrink(t, rho, new)
-        t = best_fraction(log_w, *_moments(state, x), int(x[0].numel()), rho, new)  # for the next level
-        state, increment = transport(likelihood, state, x, rho, new, a)
+        t = best_fraction(log_w, q, g, d, rho, new)  # for the next level
+        state, increment = transport(likelihood, state, x, q, rho, new, a)
         shrinks.append(a)
         log_w = log_w + increment
         rho = new
