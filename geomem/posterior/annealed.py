@@ -43,9 +43,10 @@ from geomem.posterior.chains import ChainNoise, check_pair, finish
 from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.mala import LangevinState, mala_moves
 from geomem.posterior.result import PosteriorSamples
+from geomem.posterior.smc import ess_of, systematic_resample
 from geomem.posterior.split_gibbs import misfit_norm
 from geomem.priors.denoiser import Denoiser
-from geomem.priors.sampling import karras_sigmas
+from geomem.priors.sampling import karras_sigmas, sample
 
 
 @dataclass(frozen=True)
@@ -130,17 +131,11 @@ def resampled_start(prior: Denoiser, likelihood: Likelihood, chains: int, config
     ``seed + 2·10⁶`` (clear of the chains' ``seed + i``), the resampling ``numpy.random.default_rng([seed, 2])``;
     ``info``: ``start_ess``,
     ``start_draws`` (the indices drawn per chain), ``start_misfit_over_noise`` (of each chain's start)."""
-    from geomem.priors.sampling import sample
-
     sigmas = karras_sigmas(config.draw_steps, config.sigma_min, config.draw_sigma_max, config.rho)
     draws = sample(prior, config.prior_draws, sigmas, "heun", generator=int(seed) + 2_000_000, dtype=dtype,
                    device=device).detach()
     phi = likelihood.misfit(draws)
-    w = np.exp(-(phi - phi.min()))
-    w /= w.sum()
-    # systematic resampling of `chains` indices: one uniform u, positions (u + i)/chains on the weights' CDF
-    positions = (np.random.default_rng([int(seed), 2]).random() + np.arange(chains)) / chains
-    idx = np.minimum(np.searchsorted(np.cumsum(w), positions), len(w) - 1)
+    idx = systematic_resample(-phi, np.random.default_rng([int(seed), 2]), chains)
     mon = np.sqrt(2.0 * phi[idx] / likelihood.n_data)
     return draws[torch.as_tensor(idx, device=draws.device)], {
-        "start_ess": float(1.0 / np.sum(w**2)), "start_draws": idx.tolist(), "start_misfit_over_noise": mon.tolist()}
+        "start_ess": ess_of(-phi), "start_draws": idx.tolist(), "start_misfit_over_noise": mon.tolist()}

@@ -103,13 +103,14 @@ def ess_of(log_w: np.ndarray) -> float:
     return float(w.sum() ** 2 / np.sum(w**2))
 
 
-def systematic_resample(log_w: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices of a systematic resample of the weights ``exp(log_w)`` (one uniform for all particles)."""
-    n = len(log_w)
+def systematic_resample(log_w: np.ndarray, rng: np.random.Generator, n: int | None = None) -> np.ndarray:
+    """``n`` indices (default ``len(log_w)``) of a systematic resample of the weights ``exp(log_w)``: one uniform
+    ``u`` for all, positions ``(u + i)/n`` on the weights' CDF."""
+    n = len(log_w) if n is None else int(n)
     w = np.exp(log_w - np.max(log_w))
     cdf = np.cumsum(w / w.sum())
     positions = (rng.random() + np.arange(n)) / n
-    return np.minimum(np.searchsorted(cdf, positions), n - 1)
+    return np.minimum(np.searchsorted(cdf, positions), len(log_w) - 1)
 
 
 def _moments(state: LangevinState, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
