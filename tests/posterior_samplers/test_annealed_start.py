@@ -2,7 +2,7 @@
 posteriors of the memorized toys (geomem.posterior.validation).
 
 Settings: 400 chains, 4,000 prior draws, the schedule from ``start_sigma = 2σ``, 10 levels × 10 MALA steps.
-Measured at the commit that added this test (seeds 0 / 1000): assignment TV 0.036 / 0.036 (cubic1d, iid floor
+Measured by ``python scripts/annealed_start_toys.py`` (seeds 0 / 1000): assignment TV 0.036 / 0.036 (cubic1d, iid floor
 0.019) and 0.035 / 0.023 (quadratic2d, floor 0.043), misfit/noise within 1.2 % of the exact value. On linear4d
 (σ = 0.2, where the likelihood varies across a component) the same settings give TV 0.13 / 0.09 and misfit 5 %
 high: the start is right, the Gaussian stand-in of the refinement is not (not asserted here)."""
