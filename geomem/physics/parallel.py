@@ -8,6 +8,14 @@ pickles without its Devito objects, which each worker builds on first use and ke
 Results equal the serial ones bit for bit: every shot runs the same code, shot kernels return per-shot
 arrays, and the sums over shots are done here in shot order in float64 (:func:`combine_shots`).
 
+Operators resident in each worker (:func:`resident`). A task receives the scattered operator as Dask stores it;
+Dask may hand a worker a *new* copy of it — after spilling it to disk under memory pressure (measured: a worker
+near its memory limit rebuilt its Devito operators, 2.5–3 s of CPU each, on every few tasks, without any log
+line), when it fetches the copy from a peer, or when several likelihoods or :func:`forward_all` scatter the same
+operator separately. Every task therefore swaps the copy it gets for the one resident in its process under the
+operator's key (:func:`resident_key`, one per operator object of the calling process), so each process builds its
+Devito objects once per operator.
+
 Client choice (:func:`resolve_client`): a ``distributed.Client``; an address string (``tcp://host:8786``);
 ``None`` → the address in ``GEOMEM_DASK_ADDRESS`` if set, else serial (no Dask at all).
 """
@@ -15,6 +23,9 @@ Client choice (:func:`resolve_client`): a ``distributed.Client``; an address str
 from __future__ import annotations
 
 import os
+import uuid
+import weakref
+from collections import OrderedDict
 
 import numpy as np
 
@@ -50,6 +61,45 @@ def local_client(n_workers: int = 2):
     return Client(cluster)
 
 
+#: operators resident in this process, by content key, least recently used first (see :func:`resident`)
+_RESIDENT: OrderedDict[str, object] = OrderedDict()
+#: at most this many resident operators per process (each holds its Devito buffers)
+RESIDENT_MAX = 4
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def resident_key(op) -> str:
+    """The key of operator object ``op`` in this process (a random UUID, the same for every call on the same
+    object): the workers keep one resident copy of it under this key."""
+    try:
+        return _KEYS[op]
+    except KeyError:
+        pass
+    except TypeError:  # not weakly referenceable: a new key each call (callers keep the one they scatter with)
+        return uuid.uuid4().hex
+    key = _KEYS[op] = uuid.uuid4().hex
+    return key
+
+
+def resident(op, key: str):
+    """The operator resident in this process under ``key``: ``op`` itself the first time (it then stays), the
+    earlier copy afterwards, with the Devito objects that copy has built. At most :data:`RESIDENT_MAX` are kept
+    (least recently used dropped)."""
+    held = _RESIDENT.get(key)
+    if held is None:
+        _RESIDENT[key] = held = op
+        while len(_RESIDENT) > RESIDENT_MAX:
+            _RESIDENT.popitem(last=False)
+    else:
+        _RESIDENT.move_to_end(key)
+    return held
+
+
+def on_resident(fn, key: str, op, *args):
+    """``fn(resident(op, key), *args)``: what a Dask task runs (module level, so workers can import it)."""
+    return fn(resident(op, key), *args)
+
+
 def _forward(op, v, shots):
     return op.forward_shots(v, shots)
 
@@ -75,9 +125,10 @@ class ShotParallel(ForwardOperator):
         self.client = resolve_client(client)
         n_src = op.geometry.n_src
         if self.client is None:
-            self._op_ref = None
+            self._op_ref = self._key = None
             n = 1
         else:
+            self._key = resident_key(op)
             self._op_ref = self.client.scatter(op, broadcast=True, hash=False)
             n = n_chunks or max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
         self.chunks = [c.tolist() for c in np.array_split(np.arange(n_src), min(n, n_src))]
@@ -89,7 +140,8 @@ class ShotParallel(ForwardOperator):
         if self.client is None:
             return [fn(self.op, v, *a, c) for a, c in zip(args, self.chunks, strict=True)]
         futures = [
-            self.client.submit(fn, self._op_ref, v, *a, c, pure=False) for a, c in zip(args, self.chunks, strict=True)
+            self.client.submit(on_resident, fn, self._key, self._op_ref, v, *a, c, pure=False)
+            for a, c in zip(args, self.chunks, strict=True)
         ]
         return self.client.gather(futures)
 

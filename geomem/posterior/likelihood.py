@@ -10,8 +10,10 @@ Data ``y = F(m(x)) + ε`` with ``ε ~ N(0, γ² I)`` (``M = y.size`` numbers); `
     misfit/noise = ‖y − F(m(x))‖ / (γ √M)                   (≈ 1 for a draw of the posterior)
 
 γ lives here and nowhere else: samplers and closed-form posteriors read ``likelihood.gamma`` and call
-these methods. Per-chain PDE solves run in this process or as one Dask task per chain (``client``);
-counters record how many forward and gradient evaluations (per chain) were made.
+these methods. Per-chain PDE solves run in this process or as one Dask task per chain (``client``): the
+operator and ``y`` go to every worker once per likelihood, and each worker runs the copy of the operator resident
+in its process (:func:`~geomem.physics.parallel.resident`: its Devito objects are built once per process, whatever
+copies Dask hands it); counters record how many forward and gradient evaluations (per chain) were made.
 
 One seeding rule for synthetic data (:meth:`Likelihood.from_truth`): ``γ = noise × RMS(F(m_true))`` and
 ``y = F(m_true) + γ z`` with ``z ~ N(0, I)`` from ``numpy.random.default_rng(seed)``.
@@ -36,6 +38,7 @@ import torch
 from geomem.errors import ShapeError, ValueRangeError
 from geomem.geology.parameterization import Parameterization
 from geomem.physics.operator import ForwardOperator
+from geomem.physics.parallel import on_resident, resident_key
 
 
 def check_gamma(gamma: float) -> float:
@@ -73,6 +76,11 @@ def _value_and_gradient_one(operator, y, gamma, p, x):
         return phi, grad_m
     v = x * p.half_range + p.center
     return phi, grad_m * p.dv_dx * ((v >= p.vmin) & (v <= p.vmax))
+
+
+def _forward_one(operator, y, gamma, p, x) -> np.ndarray:
+    """``F(m(x))`` for one model, float64."""
+    return np.asarray(operator.forward(_model(p, x)), dtype=np.float64)
 
 
 def _residual_norm_one(operator, y, gamma, p, x) -> float:
@@ -184,11 +192,12 @@ class Likelihood:
         if self.client is None:
             return [fn(*args, xi) for xi in xs]
         if self._refs is None:  # the operator and y go to every worker once
-            self._refs = self.client.scatter([self.operator, self.y], broadcast=True, hash=False)
-        op_ref, y_ref = self._refs
+            self._refs = (resident_key(self.operator),
+                          *self.client.scatter([self.operator, self.y], broadcast=True, hash=False))
+        key, op_ref, y_ref = self._refs
         n = len(xs)
-        futures = self.client.map(fn, [op_ref] * n, [y_ref] * n, [self.gamma] * n, [self.parameterization] * n,
-                                  list(xs), pure=False)
+        futures = self.client.map(on_resident, [fn] * n, [key] * n, [op_ref] * n, [y_ref] * n, [self.gamma] * n,
+                                  [self.parameterization] * n, list(xs), pure=False)
         return self.client.gather(futures)
 
     def misfit_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,11 +252,11 @@ class Likelihood:
         return -((sq - sq.min()) / (2.0 * self.gamma)) / self.gamma
 
     def forward_data(self, x) -> np.ndarray:
-        """``F(m(x))`` for a batch of models in prior coordinates, ``(B, *data_shape)`` float64."""
-        if isinstance(x, torch.Tensor):
-            x = x.detach().cpu().double().numpy()
-        self.n_forward += len(x)
-        return np.stack([np.asarray(self.operator.forward(self.to_model(xi)), dtype=np.float64) for xi in x])
+        """``F(m(x))`` for a batch of models in prior coordinates, ``(B, *data_shape)`` float64 (one task per
+        model on the client, like the other per-chain evaluations)."""
+        out = np.stack(self._per_chain(_forward_one, x))
+        self.n_forward += len(out)
+        return out
 
     def __repr__(self) -> str:
         p = self.parameterization

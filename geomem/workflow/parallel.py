@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from geomem.physics.faults import BoundedClient
-from geomem.physics.parallel import local_client, resolve_client
+from geomem.physics.parallel import local_client, on_resident, resident_key, resolve_client
 
 
 def default_workers() -> int:
@@ -47,9 +47,14 @@ def dask_client(workers: int | None, timeout_s: float = 600.0):
             cluster.close()
 
 
+def _forward_model(op, v):
+    return op.forward(v)
+
+
 def forward_all(op, models: np.ndarray, client) -> np.ndarray:
     """``F(v_n)`` for every model, spread over the Dask workers (or serially), written into one preallocated
-    array (no list of copies)."""
+    array (no list of copies). Each worker runs the operator resident in its process
+    (:func:`~geomem.physics.parallel.resident`): a likelihood of the same operator later reuses its Devito objects."""
     out = np.empty((len(models), *op.data_shape), dtype=op.dtype)
     if client is None:
         for i, v in enumerate(models):
@@ -57,7 +62,8 @@ def forward_all(op, models: np.ndarray, client) -> np.ndarray:
         return out
     ref = client.scatter(op, broadcast=True, hash=False)
     model_refs = client.scatter(list(models), hash=False)
-    futures = client.map(lambda o, v: o.forward(v), [ref] * len(models), model_refs, pure=False)
+    n = len(models)
+    futures = client.map(on_resident, [_forward_model] * n, [resident_key(op)] * n, [ref] * n, model_refs, pure=False)
     for i, fut in enumerate(futures):
         out[i] = client.gather([fut])[0]
         fut.release()

@@ -1,4 +1,6 @@
-"""Dask shot parallelism: serial, in-process and LocalCluster results are identical."""
+"""Dask shot parallelism: serial, in-process and LocalCluster results are identical; operators resident per process."""
+
+import pickle
 
 import numpy as np
 import pytest
@@ -6,7 +8,16 @@ from physics_helpers import SHAPE, SPACING, random_velocity, tiny_geometry
 
 from geomem.errors import ConfigError
 from geomem.physics.acoustic import AcousticOperator
-from geomem.physics.parallel import ENV_ADDRESS, ShotParallel, local_client, resolve_client
+from geomem.physics.parallel import (
+    ENV_ADDRESS,
+    RESIDENT_MAX,
+    ShotParallel,
+    local_client,
+    on_resident,
+    resident,
+    resident_key,
+    resolve_client,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +67,36 @@ def test_local_cluster_equals_serial(op, monkeypatch):
 def test_bad_address_is_config_error():
     with pytest.raises(ConfigError, match="Dask scheduler"):
         resolve_client("tcp://127.0.0.1:1", timeout="1s")
+
+
+def test_a_new_copy_of_an_operator_reuses_the_resident_devito_objects(op):
+    """What a worker does when Dask hands it a fresh copy (spilled to disk and read back, fetched from a peer, or
+    scattered again): the copy is swapped for the resident operator, whose Devito objects are already built."""
+    key = resident_key(op)
+    first = resident(pickle.loads(pickle.dumps(op)), key)
+    v = random_velocity(54)
+    d = first.forward(v)
+    assert first._dv is not None
+    copy = pickle.loads(pickle.dumps(op))
+    assert copy._dv is None  # a copy alone would build everything again
+    again = resident(copy, key)
+    assert again is first and again._dv is not None
+    np.testing.assert_array_equal(on_resident(lambda o, x: o.forward(x), key, pickle.loads(pickle.dumps(op)), v), d)
+
+
+def test_resident_key_is_one_per_operator_object(op):
+    key = resident_key(op)
+    op.misfit_and_gradient(random_velocity(55), op.forward(random_velocity(56)), 1.0)  # changes op's own state
+    assert resident_key(op) == key
+    twin = AcousticOperator(SHAPE, SPACING, tiny_geometry(n_src=3, t_max=200.0), nbl=10, dtype=np.float64)
+    assert resident_key(twin) != key  # another object, even with the same settings
+
+
+def test_resident_operators_are_bounded():
+    keys = [f"k{i}" for i in range(RESIDENT_MAX + 2)]
+    objs = [object() for _ in keys]
+    for k, o in zip(keys, objs, strict=True):
+        assert resident(o, k) is o
+    assert resident(object(), keys[-1]) is objs[-1]
+    fresh = object()
+    assert resident(fresh, keys[0]) is fresh  # the oldest were dropped
