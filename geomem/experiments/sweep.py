@@ -368,7 +368,9 @@ def training_rows(config: SweepConfig, out: Path) -> list[dict]:
         path = root / run_name(n, w) / "metrics.json"
         steps = [s for s, _ in checkpoints(root / run_name(n, w))]
         m = json.loads(path.read_text()) if path.is_file() else _from_train_log(root / run_name(n, w))
-        rows.append({"n": n, "width": w, "checkpoints": steps, "final_loss": m.get("final_loss"),
+        # the last step reached: the last checkpoint, or the log's when the checkpoints were not kept
+        last = max(steps) if steps else m.get("last_step")
+        rows.append({"n": n, "width": w, "checkpoints": steps, "last_step": last, "final_loss": m.get("final_loss"),
                      "wall_s": m.get("wall_s_this_process"), "parameters": m.get("parameters"),
                      "device": m.get("device"), "models_per_s": m.get("models_per_s_median"),
                      "finished": path.is_file()})
@@ -386,7 +388,7 @@ def _from_train_log(run_dir: Path) -> dict:
         return {}
     speeds = [r["models_per_s"] for r in recs if isinstance(r.get("models_per_s"), float) and
               np.isfinite(r["models_per_s"])]
-    return {"final_loss": recs[-1]["loss"], "wall_s_this_process": recs[-1]["time_s"],
+    return {"final_loss": recs[-1]["loss"], "wall_s_this_process": recs[-1]["time_s"], "last_step": recs[-1]["step"],
             "models_per_s_median": float(np.median(speeds)) if speeds else None}
 
 
