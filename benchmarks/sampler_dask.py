@@ -11,8 +11,8 @@ gradients and a final forward solve per chain). For every worker count ``w`` (0:
 ``workflow.parallel.dask_client``), in a fresh client:
 
 - ``startup_s``: starting the cluster (none when serial);
-- ``warmup_s``: one untimed likelihood gradient of ``w`` chains (or one), where each process builds its
-  Devito operators;
+- ``warmup_s``: one untimed likelihood gradient of ``4 w`` chains (or 4), where the processes build their
+  Devito operators (a worker that got none of these tasks builds them in the run);
 - ``run_s``: the timed sampler run, split into ``gradient_s`` (``Likelihood.misfit_and_gradient`` calls),
   ``forward_s`` (``Likelihood.residual_norm``: the start's prior draws and the final misfits) and ``rest_s``
   (everything else, in this process: the prior, MALA's arithmetic, noise);
@@ -20,6 +20,8 @@ gradients and a final forward solve per chain). For every worker count ``w`` (0:
   worker processes during the run (``time.process_time`` on each, through ``Client.run``). ``cpu_s`` is their
   sum: on a loaded machine, where wall times say little, ``cpu_s`` against the serial run's says whether the
   parallel run does extra work (e.g. workers rebuilding their Devito operators);
+- with Dask, ``devito_builds``: per worker, how many times it built an operator's Devito objects (warm-up and
+  run; 1 is the least a worker that solved anything can do), and ``devito_builds_in_run``: those in the run;
 - with Dask, ``transfers`` and ``transfer_s``: the tasks that first fetched a dependency (the operator, ``y``)
   from another worker, and the time spent fetching;
 - with Dask, ``worker_compute_s``: the summed compute time of the tasks on the workers (Dask's task stream),
@@ -80,6 +82,28 @@ def _cpu() -> float:
     return time.process_time()
 
 
+def _count_builds() -> None:
+    """In a worker: count the builds of an acoustic operator's Devito objects (``_devito`` with none built)."""
+    from geomem.physics.acoustic import AcousticOperator
+
+    if hasattr(AcousticOperator, "_bench_builds"):
+        return
+    build = AcousticOperator._devito
+
+    def counted(self):
+        AcousticOperator._bench_builds += self._dv is None
+        return build(self)
+
+    AcousticOperator._bench_builds = 0
+    AcousticOperator._devito = counted
+
+
+def _builds() -> int:
+    from geomem.physics.acoustic import AcousticOperator
+
+    return int(AcousticOperator._bench_builds)
+
+
 @contextlib.contextmanager
 def _client(workers: int, memory_limit: str | None):
     """The recipes' client (``dask_client``), or a LocalCluster with ``memory_limit`` per worker."""
@@ -112,10 +136,13 @@ def run_one(workers: int, args) -> tuple[dict, np.ndarray]:
     t0 = time.perf_counter()
     with _client(workers, args.memory_limit) as client:
         row["startup_s"] = time.perf_counter() - t0
+        if client is not None:
+            client.run(_count_builds)
         _, lik = problem.likelihood(args.truth, 0.055, 0, args.n_train, client=client)
         t0 = time.perf_counter()
-        lik.misfit_and_gradient(torch.from_numpy(problem.train(max(workers, 1))))
+        lik.misfit_and_gradient(torch.from_numpy(problem.train(4 * max(workers, 1))))
         row["warmup_s"] = time.perf_counter() - t0
+        builds0 = dict(client.run(_builds)) if client is not None else {}
         timer = _PhaseTimer(lik)
         stream = None
         cpu0 = client.run(_cpu) if client is not None else {}
@@ -132,6 +159,9 @@ def run_one(workers: int, args) -> tuple[dict, np.ndarray]:
         if client is not None:
             cpu1 = client.run(_cpu)
             row["worker_cpu_s"] = float(sum(cpu1[w] - cpu0[w] for w in cpu1 if w in cpu0))
+            builds1 = client.run(_builds)
+            row["devito_builds"] = sorted(builds1.values())
+            row["devito_builds_in_run"] = sorted(builds1[w] - builds0.get(w, 0) for w in builds1)
         row["cpu_s"] = row["main_cpu_s"] + row.get("worker_cpu_s", 0.0)
     row["gradient_s"] = timer.seconds["misfit_and_gradient"]
     row["forward_s"] = timer.seconds["residual_norm"]
@@ -169,6 +199,7 @@ def main() -> None:
 
     apply_defaults()
     import dask
+    import distributed  # noqa: F401  (registers its configuration defaults)
 
     res = {"host": host_cpus(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
            "settings": {k: v for k, v in vars(args).items() if k != "out"},
