@@ -10,7 +10,7 @@ brackets its expected misfit/noise (linearized; CG tolerance 1e-8, the residual 
 float32 Born actions) and evaluates the nonlinear misfit at its mean (the linearization check).
 
 Prints one line per σ and a JSON summary. Cost: one CG solve per σ (~120 iterations of one Born and one adjoint
-Born at σ = 0.01, a handful at 1e-4), serial Devito; 1 min 47 s for four σ on the 2-core VM.
+Born at σ = 0.01, a handful at 1e-4), serial Devito; 1 min for the six default σ on the 2-core VM.
 """
 
 from __future__ import annotations

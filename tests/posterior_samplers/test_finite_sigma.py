@@ -99,7 +99,7 @@ def test_small_sigma_min_meets_the_two_percent_bar_and_a_wide_one_does_not(probl
 def test_the_fwi_validation_config_keeps_the_held_out_tilt_below_half_a_percent():
     """The committed FWI validation of ``annealed`` (data/configs/validate_samplers_annealed_fwi.toml) runs at a
     σ_min whose finite-σ tilt on the held-out truth's exact model is < 0.5 % (measured 0.2 % at 1e-4; 44 % at the
-    default 0.01). Full-size Devito problem: ~30 s."""
+    default 0.01). Full-size Devito problem: ~10 s with the forward cache warm, ~30 s cold."""
     from geomem.workflow.problem import Problem
 
     cfg = load_config(ValidateConfig, "data/configs/validate_samplers_annealed_fwi.toml")
