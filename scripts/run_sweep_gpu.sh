@@ -3,9 +3,8 @@
 # visible GPUs (largest UNets first, each to the least-loaded GPU), then draw and score unconditional samples of
 # every checkpoint (same process, right after its training). CUDA MPS is started when GEOMEM_MPS=1 and it works
 # (kernels of the processes then share the GPU instead of time-slicing it); the log says whether it ran.
-# Then pack what the CPU half needs: every checkpoint folder keeps only complete.json except the final one and those
-# in the config's posterior_steps, whose EMA weights are recast to fp16 (no optimizer state); prior/ folders are
-# dropped (they duplicate the final checkpoint's EMA). The packed run folder is split into <= 15 MiB pieces.
+# Then pack what the CPU half needs (scripts/gpu/pack_sweep.sh: final and posterior_steps EMA weights in fp16, the
+# rest of each checkpoint dropped), split into <= 15 MiB pieces.
 #
 # Usage (repository root): scripts/run_sweep_gpu.sh RUN_DIR PACK_DIR [TRAIN_LIMIT_S] [CONFIG]
 #   TRAIN_LIMIT_S > 0 sends SIGTERM to a training still running after that many seconds: it saves a checkpoint at
@@ -57,27 +56,4 @@ wait
 echo "train + samples wall time: $(( $(date +%s) - t0 )) s" | tee "$OUT/gpu_wall.txt"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader >>"$OUT/gpu_wall.txt" 2>/dev/null || true
 stop_mps
-python3 - "$OUT" "$CFG" <<'PY'
-import sys
-from pathlib import Path
-import shutil
-from safetensors.torch import load_file, save_file
-from geomem.config import load_config
-from geomem.experiments.sweep import SweepConfig
-from geomem.workflow.priors import checkpoints
-keep_steps = set(load_config(SweepConfig, sys.argv[2]).posterior_steps)
-for run in sorted(p for p in (Path(sys.argv[1]) / "train").iterdir() if p.is_dir()):
-    ckpts = checkpoints(run)
-    keep = keep_steps | ({ckpts[-1][0]} if ckpts else set())
-    for step, ck in ckpts:
-        for f in ck.iterdir():
-            if f.name == "complete.json" or (step in keep and f.name == "ema.safetensors"):
-                continue
-            f.unlink()
-        if step in keep:
-            ema = ck / "ema.safetensors"
-            save_file({k: v.half() for k, v in load_file(str(ema)).items()}, str(ema))
-    shutil.rmtree(run / "prior", ignore_errors=True)
-PY
-tar czf - -C "$(dirname "$OUT")" "$(basename "$OUT")" | split -b 15M - "$PACK/sweep.tgz."
-ls -la "$PACK"
+"$(dirname "$0")/gpu/pack_sweep.sh" "$OUT" "$CFG" "$PACK"

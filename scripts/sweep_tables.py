@@ -29,7 +29,7 @@ def main(run_dir: str) -> None:
     def num(v, f):
         return format(v, f) if v is not None else "n/a"
 
-    train = [[r["n"], r["width"], num(r["parameters"], ","), r["checkpoints"][-1],
+    train = [[r["n"], r["width"], num(r["parameters"], ","), r["last_step"],
               "yes" if r.get("finished", True) else "stopped at the time limit", num(r["final_loss"], ".4f"),
               num(r["wall_s"], ".0f"), num(r["models_per_s"], ".0f")] for r in m["training"]]
     print(markdown_table(["N", "width", "parameters", "last step", "finished", "final loss", "train wall s",

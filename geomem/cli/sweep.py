@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
                                 "priors as parallel processes)."),
         priors_dir: Path = typer.Option(None, "--priors-dir", help="Folder of training runs made elsewhere "
                                         "(<dir>/n<N>_w<w>/checkpoints/...) instead of <out>/train."),
+        stop_at: int = typer.Option(None, "--stop-at", min=1, help="Stop each training after this step (checkpoint "
+                                    "saved, schedule unchanged); a later call resumes it, e.g. on another GPU."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
         overrides: list[str] = typer.Argument(None, help="key=value settings, e.g. train.steps=500 chains=4"),
     ) -> None:
@@ -36,7 +38,7 @@ def register(app: typer.Typer) -> None:
         if priors_dir is not None:
             values["priors_dir"] = str(priors_dir)
         cfg = load_config(SweepConfig, config, values)
-        metrics = run_sweep(cfg, out, only=run, progress=progress)
+        metrics = run_sweep(cfg, out, only=run, progress=progress, stop_at=stop_at)
         _print_tables(metrics)
         if "report" in metrics:
             typer.echo(f"report: {metrics['report']}")

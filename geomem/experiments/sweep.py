@@ -185,14 +185,18 @@ def _run_dirs(config: SweepConfig, out: Path, only: str | None) -> list[tuple[in
 
 # ------------------------------------------------------------------------------------------ stages
 def stage_train(config: SweepConfig, out: Path, ms: ModelSet, only: str | None = None,
-                progress: bool = True) -> dict:
-    """Train every prior (or only ``only``) that has no final checkpoint yet; interrupted runs are resumed."""
+                progress: bool = True, stop_at: int | None = None) -> dict:
+    """Train every prior (or only ``only``) that has no final checkpoint yet; interrupted runs are resumed.
+
+    ``stop_at``: stop each training after that step (checkpoint saved, schedule unchanged) so a later call resumes
+    it, e.g. on another GPU; a prior already past it is left as it is."""
     done = {}
     for n, w, run_dir in _run_dirs(config, out, only):
         tcfg = train_config(config, n, w)
         have = [s for s, _ in checkpoints(run_dir)]
-        if tcfg.steps not in have:
-            train(tcfg, run_dir, data=ms.subset(np.arange(n)), resume=bool(have), progress=progress)
+        if tcfg.steps not in have and not (stop_at is not None and have and max(have) >= stop_at):
+            train(tcfg, run_dir, data=ms.subset(np.arange(n)), resume=bool(have), stop_at=stop_at,
+                  progress=progress)
         metrics = run_dir / "metrics.json"
         done[run_name(n, w)] = json.loads(metrics.read_text()) if metrics.is_file() else {}
     return done
@@ -364,7 +368,9 @@ def training_rows(config: SweepConfig, out: Path) -> list[dict]:
         path = root / run_name(n, w) / "metrics.json"
         steps = [s for s, _ in checkpoints(root / run_name(n, w))]
         m = json.loads(path.read_text()) if path.is_file() else _from_train_log(root / run_name(n, w))
-        rows.append({"n": n, "width": w, "checkpoints": steps, "final_loss": m.get("final_loss"),
+        # the last step reached: the last checkpoint, or the log's when the checkpoints were not kept
+        last = max(steps) if steps else m.get("last_step")
+        rows.append({"n": n, "width": w, "checkpoints": steps, "last_step": last, "final_loss": m.get("final_loss"),
                      "wall_s": m.get("wall_s_this_process"), "parameters": m.get("parameters"),
                      "device": m.get("device"), "models_per_s": m.get("models_per_s_median"),
                      "finished": path.is_file()})
@@ -382,13 +388,15 @@ def _from_train_log(run_dir: Path) -> dict:
         return {}
     speeds = [r["models_per_s"] for r in recs if isinstance(r.get("models_per_s"), float) and
               np.isfinite(r["models_per_s"])]
-    return {"final_loss": recs[-1]["loss"], "wall_s_this_process": recs[-1]["time_s"],
+    return {"final_loss": recs[-1]["loss"], "wall_s_this_process": recs[-1]["time_s"], "last_step": recs[-1]["step"],
             "models_per_s_median": float(np.median(speeds)) if speeds else None}
 
 
 # ------------------------------------------------------------------------------------------ driver
-def run_sweep(config: SweepConfig, out: str | Path, only: str | None = None, progress: bool = True) -> dict:
-    """Run the configured stages into run folder ``out``; return the metrics (also ``metrics.json``)."""
+def run_sweep(config: SweepConfig, out: str | Path, only: str | None = None, progress: bool = True,
+              stop_at: int | None = None) -> dict:
+    """Run the configured stages into run folder ``out``; return the metrics (also ``metrics.json``).
+    ``stop_at``: the train stage stops each training after that step (see :func:`stage_train`)."""
     check_config(config, only)
     out = Path(out)
     ms = load_model_set(config.model_set)
@@ -399,7 +407,7 @@ def run_sweep(config: SweepConfig, out: str | Path, only: str | None = None, pro
             continue
         t0 = time.perf_counter()
         if stage == "train":
-            stage_train(config, out, ms, only, progress)
+            stage_train(config, out, ms, only, progress, stop_at)
         elif stage == "samples":
             stage_samples(config, out, ms, only, progress)
         elif stage == "posteriors":

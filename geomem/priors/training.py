@@ -20,10 +20,10 @@ UNet forward, weighted error) through ``torch.compile`` (fused GroupNorm/SiLU/el
 compiled graph's; ``"max-autotune-no-cudagraphs"`` and ``"max-autotune"`` (with CUDA graphs) also time Triton
 templates for the matrix products and convolutions at compile time (minutes). The optimizer (fused AdamW),
 clipping and EMA stay as they are. Everything else (data, σ, ε, checkpoints, resume of the same settings) is
-unchanged; on the CPU, or with several processes, the setting is ignored (the eager loss runs). On CUDA,
-cuDNN's benchmark mode is on (``torch.backends.cudnn.benchmark``: the convolution algorithms are timed for the
-fixed shapes at the first step), so two CUDA runs agree to rounding, not bit for bit; the CPU path is
-bit-for-bit reproducible as before. ``docs/gpu.md`` has the throughput and the bf16-vs-fp32 check.
+unchanged; on the CPU, or with several processes, the setting is ignored (the eager loss runs). cuDNN's
+benchmark mode is left as the process has it (off by default): on the H200 it gave 8,917 against 8,911 models/s
+at batch 128 (docs/benchmarks.md), not worth two CUDA runs of the same seed differing by rounding.
+``docs/gpu.md`` has the throughput and the bf16-vs-fp32 check.
 
 Run folder::
 
@@ -259,8 +259,6 @@ class Trainer:
         self.is_main = acc.is_main_process if acc else True
         self.device = acc.device if acc else (device or resolve_device(cfg.device))
         self.cuda = self.device.type == "cuda"
-        if self.cuda:  # fixed shapes: let cuDNN time its convolution algorithms once (the CPU path is untouched)
-            torch.backends.cudnn.benchmark = True
         size = tuple(data.shape[2:])
         if cfg.data.size and tuple(cfg.data.size) != size:
             raise ShapeError(f"data.size is {tuple(cfg.data.size)} but the models are {size}; fix data.size")

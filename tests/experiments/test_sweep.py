@@ -149,3 +149,24 @@ def test_bad_input_is_refused_before_work(tmp_path):
         run_sweep(load_config(SweepConfig, TINY, {"train_sizes": []}), tmp_path / "f")
     assert not any((tmp_path / p).exists() for p in "abcef")
     assert main(["sweep", "-c", TINY, "--out", str(tmp_path / "d"), "train_sizes=[2]"]) == 2
+
+
+def test_stop_at_hands_a_training_on_and_the_resumed_prior_equals_an_uninterrupted_one(tiny, tmp_path):
+    """``--stop-at`` (how scripts/gpu/sweep_50k.sh moves a prior between GPUs): the first call stops at the step
+    with a checkpoint, a second call at the same step leaves it alone, a call without it resumes to the end, and
+    the final EMA weights equal those of the uninterrupted run of the fixture (same seed, same schedule)."""
+    cfg, out, _ = tiny
+    args = ["sweep", "-c", TINY, "--out", str(tmp_path), "--stage", "train", "--run", "n6_w4", "--no-progress",
+            *(f"{k}={json.dumps(v)}" for k, v in FAST.items())]
+    assert main(args + ["--stop-at", "5"]) == 0
+    run = tmp_path / "train" / "n6_w4"
+    assert [s for s, _ in checkpoints(run)] == [5]
+    assert main(args + ["--stop-at", "5"]) == 0
+    assert [s for s, _ in checkpoints(run)] == [5]
+    assert main(args) == 0
+    assert [s for s, _ in checkpoints(run)] == [5, 8, 16]
+    from safetensors.torch import load_file
+
+    a = load_file(run / "checkpoints" / "step_0000016" / "ema.safetensors")
+    b = load_file(out / "train" / "n6_w4" / "checkpoints" / "step_0000016" / "ema.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
