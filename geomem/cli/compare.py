@@ -21,12 +21,12 @@ def register(app: typer.Typer) -> None:
                                        "generated default; its first N models are each prior's training set."),
         workers: int = typer.Option(None, "--workers", help="Dask worker processes for the PDE solves (0: serial)."),
         overrides: list[str] = typer.Argument(None, help="key=value settings, e.g. "
-                                              "sampler.split_gibbs.levels=20 chains=4"),
+                                              "sampler.annealed.steps=20 chains=4"),
     ) -> None:
         """Is my learned prior's posterior just a lookup of its training set? Samples the posterior with each learned
-        prior (the sampler table, split Gibbs by default) and the exact posterior under the memorized prior of the same
-        training set, adds the closed-form linearized and lookup posteriors, scores them all with memorization
-        metrics beside their nulls, and writes report.html."""
+        prior (the sampler table: annealed with an importance-resampled start by default) and the exact posterior
+        under the memorized prior of the same training set, adds the closed-form linearized and lookup posteriors,
+        scores them all with memorization metrics beside their nulls, and writes report.html."""
         from geomem.experiments.compare import CompareConfig, run_compare
 
         values = dict(parse_override(o) for o in overrides or [])

@@ -25,8 +25,9 @@ def register(app: typer.Typer) -> None:
                                               "sampler.dps.steps=50"),
     ) -> None:
         """Posterior sampling for acoustic FWI with Devito: the exact posterior for the memorized prior, the
-        sampler table's method (split Gibbs by default) for a learned one; chains seeded, per-chain solves over Dask
-        workers, samples, misfits and histories saved in the run folder."""
+        sampler table's method for a learned one (annealed with an importance-resampled start by default; see
+        docs/posterior.md, "Which sampler when"); chains seeded, per-chain solves over Dask workers, samples, misfits
+        and histories saved in the run folder."""
         from geomem.experiments.invert import InvertConfig, run_invert
 
         values = dict(parse_override(o) for o in overrides or [])

@@ -3,8 +3,8 @@
 For every training-set size N (one per learned prior, plus any memorized-only sizes), every truth (a
 held-out model and a training model by default) and noisy data ``y = F(v_truth) + ε`` (γ = noise × RMS,
 :meth:`geomem.workflow.problem.Problem.likelihood`), it computes four posteriors over the same σ_min —
-``learned`` (a sampler with the learned prior trained on the first N models), ``memorized`` (the same
-sampler with the exact memorized prior of those N models), ``linearized`` (closed-form mixture) and
+``learned`` (the ``[sampler]`` method with the learned prior trained on the first N models), ``memorized`` (the
+exact posterior under the memorized prior of those N models, drawn at σ_min), ``linearized`` (closed-form mixture) and
 ``lookup`` (σ → 0) — and scores each (:func:`geomem.workflow.scoring.score_posteriors`): memorization with
 held-out and leave-one-out nulls, RMSE/SSIM, calibration, misfit/noise, energy distances.
 
@@ -57,7 +57,8 @@ class CompareConfig(Settings):
     allow_other_set: bool = False  # use learned priors with models other than their training set, deliberately
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
-    # CPU-sized default (the main job must finish in minutes on 2 cores): few chains and steps (docs/posterior.md)
+    # CPU-sized default (the main job must finish in minutes on 2 cores): few chains and steps; the learned prior's
+    # sampler is annealed with an importance-resampled start, 40 gradients per sample (SamplerSettings)
     sampler: SamplerSettings = SamplerSettings()
     linearized: LinearizedSettings = LinearizedSettings()
 
@@ -121,7 +122,7 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
 
 
 def schedule(post) -> np.ndarray:
-    """The noise levels at which a sampler recorded its misfit history (DPS: σ; split Gibbs / SMC: ρ)."""
+    """The noise levels at which a sampler recorded its misfit history (DPS, annealed: σ; split Gibbs / SMC: ρ)."""
     return np.asarray(post.info.get("sigmas", post.info.get("rhos", np.arange(len(post.history)))), dtype=float)
 
 

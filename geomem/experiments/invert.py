@@ -1,8 +1,9 @@
 """``geomem invert``: posterior sampling for FWI with a learned or the memorized prior.
 
 The memorized prior gets the exact posterior (drawn at σ_min), a learned prior the configured sampler
-(``[sampler]``: split Gibbs by default). Data are either observed shot records (recorded with the survey of the
-config, noise standard deviation ``gamma``) or synthesized from a truth of the model set
+(``[sampler]``: ``annealed`` started from importance-resampled prior draws by default, see
+:class:`~geomem.workflow.posteriors.SamplerSettings`). Data are either observed shot records (recorded with the
+survey of the config, noise standard deviation ``gamma``) or synthesized from a truth of the model set
 (:meth:`geomem.workflow.problem.Problem.likelihood`).
 The prior is a shipped prior's name, a learned-prior folder, or ``memorized``: the exact memorized prior of
 the first ``n_train`` models. The run folder gets the samples (velocity, prior coordinates), their misfits and

@@ -25,6 +25,12 @@ the posterior as ``P → ∞``; ``info["start_ess"]`` = ``(Σw)²/Σw²`` says h
 resampling, and run the schedule from ``start_sigma`` (not ``sigma_max``) with ``x_0 = x̃ + start_sigma ε``.
 Cost: ``P`` forward solves shared by the chains (``P / chains`` per sample) and the prior draws.
 
+MALA step factor (``h = c r²``, :mod:`geomem.posterior.mala`). By default ``c`` is carried from level to level.
+Where the likelihood is far stiffer than the anchor at the upper levels (FWI: every proposal rejected from σ = 2
+down to σ ≈ 0.1) ``c`` shrinks there by ×0.32 per level of 10 moves and, growing by at most 9 % per move below, is
+still 20–100× too small at the last level, which then barely moves from ``x̂₀`` (docs/posterior.md, "The finite-σ
+tilt"). ``step_reset = True`` starts every level at ``step_init`` instead.
+
 Cost per sample: ``K (mala_steps + 1)`` likelihood gradients (one at each new ``x̂₀``), ``K`` denoiser calls.
 """
 
@@ -60,6 +66,7 @@ class AnnealedConfig(Settings):
     rho: float = field(default=7.0, metadata={"gt": 0})
     tau: float = field(default=0.5, metadata={"gt": 0})
     step_init: float = field(default=0.5, metadata={"gt": 0, "max": 1})
+    step_reset: bool = False  # each level's MALA step factor starts at step_init (False: carried from the last level)
     adapt_rate: float = field(default=0.2, metadata={"min": 0})
     divergence_factor: float = field(default=1e3, metadata={"gt": 1})
     prior_draws: int = field(default=0, metadata={"min": 0})  # P: importance-resampled start (0: off)
@@ -112,7 +119,7 @@ def annealed(
         state = LangevinState.start(likelihood, x0_hat, config.step_init)
         if first is None:
             first = misfit_norm(likelihood, state.phi)
-        else:
+        elif not config.step_reset:
             state.c = c
         r = s * config.tau / math.sqrt(s**2 + config.tau**2)
         state = mala_moves(likelihood, state, x0_hat, r, config.mala_steps, noise, config.adapt_rate)

@@ -21,12 +21,17 @@ component, which is exact as σ → 0 and accurate while the data cannot resolve
 reference of ``geomem validate-samplers``); with ``sigma > 0`` they are that posterior noised to σ, which
 is *not* the posterior under ``p_σ`` when the data resolve σ.
 
+How large is the approximation? :func:`sigma_tilt` measures it for one component: the expected misfit of a draw of
+``∝ N(x; x_n, σ² I) exp(−φ(x))`` (linearized) against the σ → 0 value ``‖y − F(x_n)‖``. It is the number to
+quote wherever a sampler that targets the posterior at a finite ``sigma_min`` is scored against this reference.
+
 Cost: N forward solves in total (``forwards_per_sample = N / chains``), plus one per chain when ``sigma > 0``
 (the final misfits); with ``sigma = 0`` the misfits come from the cached ``F(x_n)``.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -37,6 +42,7 @@ from geomem.config import Settings
 from geomem.errors import ValueRangeError
 from geomem.posterior.chains import ChainNoise, check_pair, finish
 from geomem.posterior.likelihood import Likelihood
+from geomem.posterior.matrix_free import MatrixFreeLinearizedPosterior
 from geomem.posterior.result import PosteriorSamples
 from geomem.priors.memorized import MemorizedPrior
 
@@ -100,3 +106,66 @@ def exact_memorized(
                                   info=info)
     result.component_weights = w
     return result
+
+
+@dataclass(frozen=True)
+class SigmaTilt:
+    """Misfit/noise of one memorized component at bandwidth σ against its σ → 0 value (:func:`sigma_tilt`)."""
+
+    sigma: float
+    reference: float  # ‖y − F(x_n)‖/(γ√M): the σ → 0 posterior's misfit/noise on this component
+    expected: tuple[float, float]  # bracket of E‖y − F(x)‖/(γ√M) under the linearized posterior at σ
+    nonlinear_at_mean: float  # ‖y − F(x_n + μ)‖/(γ√M): the linearization checked at the mean
+    mean_shift_rms: float  # ‖μ‖/√d (prior coordinates)
+    cg_iterations: int
+    cg_relative_residual: float
+
+    @property
+    def tilt(self) -> tuple[float, float]:
+        """``expected`` relative to ``reference``, minus 1 (negative: the σ-posterior fits the data better)."""
+        return self.expected[0] / self.reference - 1.0, self.expected[1] / self.reference - 1.0
+
+    @property
+    def largest_tilt(self) -> float:
+        """``max |tilt|``: a bound on the relative misfit change from σ → 0 to σ."""
+        return max(abs(t) for t in self.tilt)
+
+
+def sigma_tilt(likelihood: Likelihood, x_n: np.ndarray, sigma: float, F_n: np.ndarray | None = None,
+               cg_tol: float = 1e-8, cg_maxiter: int = 1000) -> SigmaTilt:
+    """How far the posterior under a component of bandwidth ``sigma`` sits from its σ → 0 limit, in misfit.
+
+    Component ``N(x; x_n, σ² I)`` (prior coordinates, ``x_n`` of ``likelihood.model_shape``; ``F_n = F(x_n)``
+    if known). Linearized, ``F(x) ≈ F(x_n) + J δ``, its posterior is ``δ ~ N(μ, Σ)``, ``Σ = (σ⁻²I + γ⁻²JᵀJ)⁻¹``,
+    ``μ = γ⁻² Σ Jᵀ r``, ``r = y − F(x_n)`` (:class:`MatrixFreeLinearizedPosterior`, CG for ``μ``; Born and
+    adjoint-Born actions only), and
+
+        E‖r − Jδ‖² = ‖r − Jμ‖² + tr(JΣJᵀ),   ‖r − Jμ‖² = γ² (rᵀC⁻¹r − ‖μ‖²/σ²),   C = σ²JJᵀ + γ²I,
+
+    the second identity from the normal equations ``JᵀJμ = Jᵀr − γ²μ/σ²``. As ``0 ≤ tr(JΣJᵀ) =
+    γ² Σ_i s_i/(1 + s_i) ≤ γ² min(d, M)`` (``s_i = σ²λ_i(JᵀJ)/γ²``), the expected misfit/noise of a draw lies in
+    ``expected = (√(‖r − Jμ‖²/γ²M), √(‖r − Jμ‖²/γ²M + min(d, M)/M))``: below, ``E‖r − Jδ‖ ≥ ‖r − Jμ‖`` (the norm is
+    convex); above, ``E‖r − Jδ‖ ≤ √(E‖r − Jδ‖²)``. The bracket is tight when ``d ≪ M`` (FWI: 4096 unknowns,
+    325,120 data). Rigorous for a linear operator; for a nonlinear one it holds while the mean
+    shift stays in the linear range, which ``nonlinear_at_mean`` (one forward solve) checks: where it differs
+    from ``expected`` the linearization, not the prior width, is the story. Cost: one CG solve (one Born and one
+    adjoint Born per iteration; fewer iterations at smaller σ).
+    """
+    x_n = np.asarray(x_n, dtype=np.float64)
+    if tuple(x_n.shape) != likelihood.model_shape:
+        raise ValueRangeError(f"x_n must have the likelihood's model shape {likelihood.model_shape}, "
+                              f"got {tuple(x_n.shape)}")
+    if F_n is None:
+        F_n = likelihood.forward_data(x_n[None])[0]
+    post = MatrixFreeLinearizedPosterior.fit(likelihood, x_n[None], sigma, rank=0, cg_tol=cg_tol,
+                                             cg_maxiter=cg_maxiter, logdet=False,
+                                             forward_train=np.asarray(F_n)[None])
+    c = post.components[0]
+    mu = c.mean - x_n.ravel()
+    g2m = likelihood.gamma**2 * likelihood.n_data
+    mean_sq = max(likelihood.gamma**2 * (c.quad - float(mu @ mu) / sigma**2), 0.0)
+    d = mu.size
+    expected = (math.sqrt(mean_sq / g2m), math.sqrt(mean_sq / g2m + min(d, likelihood.n_data) / likelihood.n_data))
+    at_mean = float(likelihood.misfit_over_noise(c.mean.reshape(1, *likelihood.model_shape))[0])
+    return SigmaTilt(float(sigma), c.residual_norm / math.sqrt(g2m), expected, at_mean,
+                     float(np.sqrt(np.mean(mu**2))), c.cg_iterations, c.cg_relative_residual)

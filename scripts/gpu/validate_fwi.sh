@@ -3,7 +3,8 @@
 # (64², 5 shots, 5.5 % noise, 16 chains) with the DAPS-style `annealed` sampler started by importance resampling
 # of 256 prior draws (docs/posterior.md), the networks on the GPU and the chains' Devito solves on a Dask
 # LocalCluster of (cores − 1) workers; the exact memorized posterior is the reference in every run.
-#   memorized: the memorized prior N = 50, training and held-out truth, 10 levels × 10 MALA steps (110 gradients)
+#   memorized: the memorized prior N = 50, training and held-out truth, 10 levels × 10 MALA steps (110 gradients),
+#              sigma_min = 1e-4 and step_reset as data/configs/validate_samplers_annealed_fwi.toml (docs/posterior.md)
 #   n1000, n50: the shipped learned prior, held-out truth, 40 levels × 40 MALA steps (1,640 gradients per sample)
 # Each stage's run folder is runs/gpu_validate_<stage> (resumable: rerun the same stage to continue); its tables
 # are copied to OUT_DIR. Usage (repository root): scripts/gpu/validate_fwi.sh OUT_DIR STAGE... [WHEELHOUSE=.whl]
@@ -25,7 +26,8 @@ for STAGE in "$@"; do
   RUN=runs/gpu_validate_$STAGE
   echo "=== $STAGE ($(date -u +%H:%M:%S))"
   case $STAGE in
-    memorized) ARGS=(fwi.annealed.steps=10 fwi.annealed.mala_steps=10) ;;
+    memorized) ARGS=(fwi.annealed.steps=10 fwi.annealed.mala_steps=10 fwi.annealed.sigma_min=1e-4
+                     fwi.annealed.step_reset=true) ;;
     n1000|n50) ARGS=(fwi.memorized=false 'fwi.truths=["heldout:0"]' "fwi.learned=[\"$STAGE\"]"
                      fwi.annealed.steps=40 fwi.annealed.mala_steps=40) ;;
     *) echo "unknown stage $STAGE (memorized, n1000, n50)"; exit 2 ;;

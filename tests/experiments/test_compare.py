@@ -13,9 +13,12 @@ from geomem.cli import main
 from geomem.config import load_config
 from geomem.errors import ConfigError, DataFileError
 from geomem.experiments.compare import CompareConfig, run_compare
-from geomem.priors.learned import UNetConfig
+from geomem.experiments.invert import InvertConfig
+from geomem.priors.learned import LearnedPrior, UNetConfig
 from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, train
-from geomem.workflow.problem import load_model_set
+from geomem.workflow.posteriors import sampled_posterior
+from geomem.workflow.priors import memorized_prior
+from geomem.workflow.problem import Problem, load_model_set
 
 TINY_TOML = "data/configs/compare_tiny.toml"
 
@@ -53,6 +56,24 @@ def test_compare_writes_metrics_and_report(tiny_run):
         res = saved["truths"][spec]["sizes"]["12"]
         assert set(res["memorization"]) == {"learned", "memorized", "linearized", "lookup"}
         assert "learned <-> memorized" in res["quality"]["energy_distance"]
+
+
+def test_default_recipes_sample_the_learned_posterior_with_the_started_annealed_sampler(tiny_prior):
+    """compare and invert default to the sampler chosen in docs/posterior.md ("Which sampler when"): `annealed`,
+    8 levels × 4 MALA steps (40 gradients per sample) from 32 importance-resampled prior draws; the learned
+    posterior goes through it (the memorized prior keeps the exact sampler)."""
+    default = load_config(CompareConfig, None).sampler
+    assert default == load_config(InvertConfig, None).sampler
+    assert default.method == "annealed" and default.config.prior_draws == 32 and default.config.start_sigma == 2.0
+    tiny = load_config(CompareConfig, TINY_TOML)  # its model set and survey; the default sampler, not its pinned one
+    problem = Problem.build(tiny.model_set, tiny.survey)
+    _, lik = problem.likelihood("heldout:0", tiny.noise, 0, 12)
+    post = sampled_posterior(LearnedPrior.from_pretrained(tiny_prior), lik, 2, default, seed=0)
+    assert post.method == "annealed" and post.info["gradients_per_sample"] == 40
+    assert len(post.info["start_draws"]) == 2 and post.info["start_ess"] >= 1.0
+    assert post.info["forwards_per_sample"] >= 32 / 2  # the start's forward solves, shared by the chains
+    assert np.isfinite(post.samples).all() and not post.diverged.any()
+    assert sampled_posterior(memorized_prior(problem.train(12)), lik, 2, default, seed=0).method == "exact"
 
 
 def test_memorized_prior_samples_are_flagged_beside_their_nulls(tiny_run):

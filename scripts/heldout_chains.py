@@ -1,0 +1,53 @@
+"""Per-chain view of FWI validation runs of ``geomem validate-samplers`` (docs/posterior.md, held-out truth).
+
+    python scripts/heldout_chains.py RUN_FOLDER [RUN_FOLDER ...] [--truth heldout0]
+
+For each run folder's cached memorized-prior samples (``cache/<truth>_memorized_*.npz``): each chain's nearest
+training model and misfit/noise, and, over the chains whose nearest model is the exact posterior's (the training
+model of least misfit), their mean misfit/noise relative to that model's own. Same problem as the validation
+(model set and survey defaults of ``FWISettings``, N = 50, noise seed 0); no PDE solve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+
+from geomem.experiments.validate_samplers import FWISettings
+from geomem.workflow.problem import Problem
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--truth", default="heldout0")
+    args = ap.parse_args()
+    f = FWISettings()
+    problem = Problem.build(f.model_set, f.survey)
+    train = problem.train(f.n_train).reshape(f.n_train, -1)
+    F_train = problem.forward_train(f.n_train)
+    spec = args.truth.replace("heldout", "heldout:").replace("train", "train:")
+    _, lik = problem.likelihood(spec, f.noise, 0, f.n_train, forward=F_train)
+    own = np.sqrt(lik.data_sq_misfit(F_train)) / (lik.gamma * math.sqrt(lik.n_data))
+    best = int(np.argmin(own))
+    for run in args.runs:
+        for path in sorted(Path(run, "cache").glob(f"{args.truth}_memorized_*.npz")):
+            z = np.load(path)
+            x = z["samples"].reshape(len(z["samples"]), -1)
+            mon = z["misfit"] / (float(z["gamma"]) * math.sqrt(float(z["n_data"])))
+            near = np.argmin((x**2).sum(1)[:, None] - 2 * x @ train.T + (train**2).sum(1)[None], axis=1)
+            on = near == best
+            print(f"{path}: sigmas {np.round(z['info__sigmas'], 5).tolist()}")
+            print(f"  nearest models {near.tolist()}")
+            print(f"  misfit/noise {np.round(mon, 4).tolist()}")
+            print(f"  on model {best} ({own[best]:.4f}): {on.sum()} of {len(on)} chains, mean misfit/noise "
+                  f"{mon[on].mean():.4f} ({100 * (mon[on].mean() / own[best] - 1):+.2f} %), range "
+                  f"{mon[on].min():.4f}-{mon[on].max():.4f}; other chains vs their own model: "
+                  f"{np.round(mon[~on] / own[near[~on]] - 1, 4).tolist()}")
+
+
+if __name__ == "__main__":
+    main()
