@@ -8,13 +8,15 @@ pickles without its Devito objects, which each worker builds on first use and ke
 Results equal the serial ones bit for bit: every shot runs the same code, shot kernels return per-shot
 arrays, and the sums over shots are done here in shot order in float64 (:func:`combine_shots`).
 
-Operators resident in each worker (:func:`resident`). A task receives the scattered operator as Dask stores it;
-Dask may hand a worker a *new* copy of it — after spilling it to disk under memory pressure (measured: a worker
-near its memory limit rebuilt its Devito operators, 2.5–3 s of CPU each, on every few tasks, without any log
-line), when it fetches the copy from a peer, or when several likelihoods or :func:`forward_all` scatter the same
-operator separately. Every task therefore swaps the copy it gets for the one resident in its process under the
-operator's key (:func:`resident_key`, one per operator object of the calling process), so each process builds its
-Devito objects once per operator.
+Operators resident in each worker (:func:`resident`). A task receives the scattered operator as Dask stores it, and
+Dask hands a worker *new* copies of it: its active memory manager (on by default, every 2 s) drops the broadcast
+replicas that no queued task on a worker needs — between two sampler calls, on all workers but one — and the next
+task there fetches a copy from a peer; data spilled to disk under memory pressure come back as copies too; and
+several likelihoods, or ``workflow.parallel.forward_all``, scatter the same operator separately. A copy arrives
+without Devito objects, and building them costs 2.3–3.2 s of CPU on the 2-core machine (measured: 5–6 builds per
+worker in a 36-task sampler run, 9× the serial CPU; ``benchmarks/sampler_dask.py``). Every task therefore swaps the
+copy it gets for the one resident in its process under the operator's key (:func:`resident_key`, one per operator
+object of the calling process), so each process builds its Devito objects once per operator.
 
 Client choice (:func:`resolve_client`): a ``distributed.Client``; an address string (``tcp://host:8786``);
 ``None`` → the address in ``GEOMEM_DASK_ADDRESS`` if set, else serial (no Dask at all).
@@ -61,7 +63,7 @@ def local_client(n_workers: int = 2):
     return Client(cluster)
 
 
-#: operators resident in this process, by content key, least recently used first (see :func:`resident`)
+#: operators resident in this process, by key, least recently used first (see :func:`resident`)
 _RESIDENT: OrderedDict[str, object] = OrderedDict()
 #: at most this many resident operators per process (each holds its Devito buffers)
 RESIDENT_MAX = 4
