@@ -14,7 +14,8 @@ replicas that no queued task on a worker needs — between two sampler calls, on
 task there fetches a copy from a peer; data spilled to disk under memory pressure come back as copies too; and
 several likelihoods, or ``workflow.parallel.forward_all``, scatter the same operator separately. A copy arrives
 without Devito objects, and building them costs 2.3–3.2 s of CPU on the 2-core machine (measured: 5–6 builds per
-worker in a 36-task sampler run, 9× the serial CPU; ``benchmarks/sampler_dask.py``). Every task therefore swaps the
+worker in a 36-task sampler run with the manager every 100 ms, 9× the serial CPU; ``benchmarks/sampler_dask.py``).
+Every task therefore swaps the
 copy it gets for the one resident in its process under the operator's key (:func:`resident_key`, one per operator
 object of the calling process), so each process builds its Devito objects once per operator.
 
