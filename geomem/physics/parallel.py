@@ -15,9 +15,9 @@ task there fetches a copy from a peer; data spilled to disk under memory pressur
 several likelihoods, or ``workflow.parallel.forward_all``, scatter the same operator separately. A copy arrives
 without Devito objects, and building them costs 2.3–3.2 s of CPU on the 2-core machine (measured: 5–6 builds per
 worker in a 36-task sampler run with the manager every 100 ms, 9× the serial CPU; ``benchmarks/sampler_dask.py``).
-Every task therefore swaps the
-copy it gets for the one resident in its process under the operator's key (:func:`resident_key`, one per operator
-object of the calling process), so each process builds its Devito objects once per operator.
+Every task therefore swaps the copy it gets for the one resident in its process under the operator's key
+(:func:`resident_key`, one per operator object of the calling process), so each process builds its Devito objects
+once per operator.
 
 Client choice (:func:`resolve_client`): a ``distributed.Client``; an address string (``tcp://host:8786``);
 ``None`` → the address in ``GEOMEM_DASK_ADDRESS`` if set, else serial (no Dask at all).
