@@ -2,7 +2,7 @@
 # FWI posteriors at full size on a GPU machine (issues #16, #17): the FWI part of `geomem validate-samplers`
 # (64², 5 shots, 5.5 % noise, 16 chains) with the DAPS-style `annealed` sampler started by importance resampling
 # of 256 prior draws (docs/posterior.md), the networks on the GPU and the chains' Devito solves on a Dask
-# LocalCluster of (cores − 1) workers; the exact memorized posterior is the reference in every run.
+# LocalCluster of min(cores, 16) workers (one per chain); the exact memorized posterior is the reference in every run.
 #   memorized: the memorized prior N = 50, training and held-out truth, 10 levels × 10 MALA steps (110 gradients),
 #              sigma_min = 1e-4 and step_reset as data/configs/validate_samplers_annealed_fwi.toml (docs/posterior.md)
 #   n1000, n50: the shipped learned prior, held-out truth, 40 levels × 40 MALA steps (1,640 gradients per sample)
@@ -19,7 +19,9 @@ scripts/gpu/install.sh "$WH" /tmp/geomem-site > "$OUT/install.log" 2>&1 || { tai
 source /tmp/geomem-site/env.sh
 nvidia-smi --query-gpu=name --format=csv,noheader
 echo "cores: $(nproc --all) (nproc honours OMP_NUM_THREADS=1 of env.sh)"
-W=$(( $(nproc --all) - 1 ))
+# one worker per chain where the cores allow (16 chains on 15 workers would take two rounds of tasks per sampler
+# call); the main process only runs the networks on the GPU between calls
+W=$(( $(nproc --all) < 16 ? $(nproc --all) : 16 ))
 COMMON=(-c data/configs/validate_samplers.toml 'toys.problems=[]' 'fwi.methods=["annealed"]' "fwi.workers=$W"
         fwi.device=cuda fwi.annealed.prior_draws=256 fwi.annealed.start_sigma=2.0)
 for STAGE in "$@"; do
