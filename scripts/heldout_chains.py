@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geomem.experiments.validate_samplers import FWISettings
-from geomem.workflow.problem import Problem
+from geomem.experiments.validate_samplers import fwi_truth_problem
 
 
 def main() -> None:
@@ -27,12 +26,9 @@ def main() -> None:
     ap.add_argument("--truth", default="heldout0")
     ap.add_argument("--kind", default="memorized", help="memorized, or learned_<prior> (e.g. learned_n1000)")
     args = ap.parse_args()
-    f = FWISettings()
-    problem = Problem.build(f.model_set, f.survey)
-    train = problem.train(f.n_train).reshape(f.n_train, -1)
-    F_train = problem.forward_train(f.n_train)
     spec = args.truth.replace("heldout", "heldout:").replace("train", "train:")
-    _, lik = problem.likelihood(spec, f.noise, 0, f.n_train, forward=F_train)
+    train, F_train, lik = fwi_truth_problem(spec)
+    train = train.reshape(len(train), -1)
     own = np.sqrt(lik.data_sq_misfit(F_train)) / (lik.gamma * math.sqrt(lik.n_data))
     best = int(np.argmin(own))
     for run in args.runs:

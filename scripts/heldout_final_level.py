@@ -22,11 +22,10 @@ import time
 import numpy as np
 import torch
 
-from geomem.experiments.validate_samplers import FWISettings
+from geomem.experiments.validate_samplers import fwi_truth_problem
 from geomem.posterior.chains import ChainNoise
 from geomem.posterior.exact import sigma_tilt
 from geomem.posterior.mala import LangevinState, mala_moves
-from geomem.workflow.problem import Problem
 
 
 def main() -> None:
@@ -38,11 +37,7 @@ def main() -> None:
     ap.add_argument("--tau", type=float, default=0.5)
     args = ap.parse_args()
 
-    f = FWISettings()
-    problem = Problem.build(f.model_set, f.survey)
-    train = problem.train(f.n_train)
-    F_train = problem.forward_train(f.n_train)
-    _, lik = problem.likelihood("heldout:0", f.noise, 0, f.n_train, forward=F_train)
+    train, F_train, lik = fwi_truth_problem("heldout:0")
     n = int(np.argmin(lik.data_sq_misfit(F_train)))
     t = sigma_tilt(lik, train[n], args.sigma, F_n=F_train[n])
     print(f"component {n}: sigma -> 0 misfit/noise {t.reference:.4f}; sigma {args.sigma:g}: expected "

@@ -20,9 +20,8 @@ import json
 
 import numpy as np
 
-from geomem.experiments.validate_samplers import FWISettings
+from geomem.experiments.validate_samplers import fwi_truth_problem
 from geomem.posterior.exact import sigma_tilt
-from geomem.workflow.problem import Problem
 
 
 def main() -> None:
@@ -32,11 +31,7 @@ def main() -> None:
     ap.add_argument("--json", default="")
     args = ap.parse_args()
 
-    f = FWISettings()
-    problem = Problem.build(f.model_set, f.survey)
-    train = problem.train(f.n_train)
-    F_train = problem.forward_train(f.n_train)
-    _, lik = problem.likelihood(args.truth, f.noise, 0, f.n_train, forward=F_train)
+    train, F_train, lik = fwi_truth_problem(args.truth)
     n = int(np.argmin(lik.data_sq_misfit(F_train)))
     rows = []
     for sigma in args.sigmas:

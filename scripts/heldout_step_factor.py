@@ -19,11 +19,10 @@ import math
 import numpy as np
 import torch
 
-from geomem.experiments.validate_samplers import FWISettings
+from geomem.experiments.validate_samplers import fwi_truth_problem
 from geomem.posterior.annealed import AnnealedConfig
 from geomem.posterior.sample import sample_posterior
 from geomem.priors.memorized import MemorizedPrior
-from geomem.workflow.problem import Problem
 
 
 def main() -> None:
@@ -32,11 +31,8 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=2)
     args = ap.parse_args()
 
-    f = FWISettings()
-    problem = Problem.build(f.model_set, f.survey)
-    F_train = problem.forward_train(f.n_train)
-    _, lik = problem.likelihood("heldout:0", f.noise, 0, f.n_train, forward=F_train)
-    prior = MemorizedPrior(torch.from_numpy(problem.train(f.n_train)))
+    train, F_train, lik = fwi_truth_problem("heldout:0")
+    prior = MemorizedPrior(torch.from_numpy(train))
     annealed_module = importlib.import_module("geomem.posterior.annealed")  # the package re-exports the function
     inner = annealed_module.mala_moves
     norm = lik.gamma * math.sqrt(lik.n_data)

@@ -174,6 +174,18 @@ def _fwi_scores(res, lik: Likelihood, train_x: np.ndarray, F_train: np.ndarray, 
     return out
 
 
+def fwi_truth_problem(truth: str = "heldout:0", settings: FWISettings | None = None, seed: int = 0):
+    """The FWI problem of one truth exactly as :func:`run_fwi` builds it (defaults of :class:`FWISettings`): returns
+    ``(train, F_train, lik)`` — the ``n_train`` training models in prior coordinates ``(N, 1, nz, nx)``, their cached
+    forward data and the :class:`Likelihood` of ``truth`` (noise seed ``seed``). For scripts that study one run's
+    problem (scripts/heldout_*.py)."""
+    f = settings or FWISettings()
+    problem = Problem.build(f.model_set, f.survey)
+    F_train = problem.forward_train(f.n_train)
+    _, lik = problem.likelihood(truth, f.noise, seed, f.n_train, forward=F_train)
+    return problem.train(f.n_train), F_train, lik
+
+
 def _fwi_config(f: FWISettings, method: str):
     return getattr(f, method) if hasattr(f, method) else sampler_config(method)
 
