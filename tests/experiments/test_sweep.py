@@ -121,6 +121,7 @@ def test_training_row_of_a_stopped_run_comes_from_its_log(tiny):
     log = _from_train_log(run)
     assert log["final_loss"] == m["final_loss"]
     assert 0 < log["wall_s_this_process"] <= m["wall_s_this_process"]
+    assert log["last_step"] == m["steps"] == 16  # the row's last step when the checkpoints were not kept
     assert _from_train_log(out / "train" / "missing") == {}
 
 
