@@ -85,7 +85,7 @@ def _forward_one(operator, y, gamma, p, x) -> np.ndarray:
 
 def _residual_norm_one(operator, y, gamma, p, x) -> float:
     """``‖y − F(m(x))‖`` for one model: one forward solve, no adjoint."""
-    r = np.asarray(operator.forward(_model(p, x)), dtype=np.float64) - y
+    r = _forward_one(operator, y, gamma, p, x) - y
     return float(np.sqrt(np.vdot(r, r)))
 
 
