@@ -1,0 +1,168 @@
+"""The Triton kernels of the memorized denoiser (layout="triton"), run in Triton's CPU interpreter, against the
+cuBLAS-path layout "xc,wx" and the centred float64 path on the same inputs.
+
+The interpreter evaluates ``tl.dot`` in float32 with NumPy whatever ``input_precision`` says, so these tests
+check the kernels' indexing, masking, tiling, splitting and the logit/weight math, not the GPU's rounding
+(``tf32x3``) nor its speed: ``benchmarks/gpu_memorized.py`` measures both on a GPU.
+"""
+
+import importlib
+import math
+import os
+
+import pytest
+import torch
+
+from geomem.errors import ShapeError, ValueRangeError
+from geomem.priors import MemorizedPrior
+
+pytest.importorskip("triton", reason="triton is not installed (pip install triton==3.6.0 runs these tests in its "
+                                     "CPU interpreter)")
+
+
+def _interpreted_module():
+    """geomem.priors.memorized_triton with its two kernels built by Triton's interpreter.
+
+    TRITON_INTERPRET=1 is read when a kernel is decorated, so it is set only while the module is (re)imported and
+    restored after: triton itself is imported normally above (its own @jit helpers, and every other Triton kernel
+    of this process, e.g. torch.compile's on a GPU, stay compiled; the two kernels call no such helper)."""
+    old = os.environ.get("TRITON_INTERPRET")
+    os.environ["TRITON_INTERPRET"] = "1"
+    try:
+        import geomem.priors.memorized_triton as mt
+
+        if not mt.interpreted():
+            mt = importlib.reload(mt)
+    finally:
+        if old is None:
+            del os.environ["TRITON_INTERPRET"]
+        else:
+            os.environ["TRITON_INTERPRET"] = old
+    return mt
+
+
+mt = _interpreted_module()
+if not mt.interpreted():  # pragma: no cover
+    pytest.skip("Triton's interpreter could not be enabled", allow_module_level=True)
+
+#: small tiles and 3 slabs: many tiles in every dimension, partial tiles at every edge (N = 300, d = 64/256)
+SMALL = mt.TritonConfig(block_n=16, block_k=16, sum_block_n=16, sum_block_d=32, split=3, swap=True)
+SIGMAS = (0.2, 1.0, 5.0, 30.0)  # one-hot weights … weights spread over the whole set (d = 256: ~3 components at σ = 5)
+
+
+def _problem(n, d, batch, weighted, seed, train_dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    side = int(math.isqrt(d))
+    train = (torch.rand(n, 1, side, side, generator=g, dtype=torch.float64) * 2 - 1).to(train_dtype)
+    log_w = None
+    if weighted:
+        log_w = 3.0 * torch.randn(n, generator=g, dtype=torch.float64)
+        log_w[::7] = -math.inf  # components of weight 0, the nearest one of some queries among them
+    prior = MemorizedPrior(train, log_weights=log_w)
+    idx = torch.randint(n, (batch,), generator=g)
+    x = (train[idx].double() + 0.2 * torch.randn(batch, 1, side, side, generator=g, dtype=torch.float64)).float()
+    sigma = torch.tensor([SIGMAS[i % len(SIGMAS)] for i in range(batch)], dtype=torch.float32)
+    return prior, x, sigma
+
+
+def _row_err(got, ref):
+    return float((torch.linalg.vector_norm(got.double() - ref, dim=1) / torch.linalg.vector_norm(ref, dim=1)).max())
+
+
+def _check(prior, x, sigma, config):
+    xbar, s, work = prior._prepare(x, sigma, raw=True)
+    assert work == torch.float32  # the case the kernels serve
+    got = prior._denoise_raw(xbar, s, work, torch.float32, layout="triton", triton_config=config)
+    assert got.dtype == torch.float32 and got.shape == xbar.shape
+    cublas = prior._denoise_raw(xbar, s, work, torch.float32, layout="xc,wx")
+    x64, s64, _ = prior._prepare(x.double(), sigma.double())
+    ref = prior._denoise_flat(x64, s64, torch.float64, torch.float64)[0] + prior._norms_center(torch.float64)[1]
+    assert _row_err(got, cublas.double()) <= 1e-5
+    assert _row_err(got, ref) <= 1e-5
+    return got
+
+
+@pytest.mark.parametrize("batch", [1, 5, 16, 20])
+@pytest.mark.parametrize("d", [64, 256])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_default_config_matches_cublas_layout_and_float64(batch, d, weighted):
+    prior, x, sigma = _problem(300, d, batch, weighted, seed=batch + d)
+    _check(prior, x, sigma, None)
+
+
+@pytest.mark.parametrize("batch", [5, 20])
+@pytest.mark.parametrize("d", [100, 256])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_small_tiles_split_and_swap_match(batch, d, weighted):
+    """Many tiles per dimension, several slabs, the swapped logits product; d = 100 leaves a partial tile in d
+    (for both kernels), N = 300 one in N."""
+    prior, x, sigma = _problem(300, d, batch, weighted, seed=100 + batch + d)
+    _check(prior, x, sigma, SMALL)
+
+
+@pytest.mark.parametrize("config", [None, SMALL], ids=["default", "small"])
+def test_logits_kernel_matches_float64_formula_with_clamp(config):
+    """Kernel 1 alone against ``log π_n − max(0, β_b + ‖x̄_n‖² − 2 x̄_b·x_n) / 2σ_b²`` in float64 (d = 100: a
+    partial tile in d). The row bias is lowered by the median ‖x_b − x_n‖² so that the clamp at 0 acts on about
+    half of the entries, not only on rounding errors."""
+    prior, _, _ = _problem(300, 100, 20, True, seed=9)
+    x = prior.train[40:60] + 0.1
+    sigma = torch.linspace(0.5, 5.0, 20)
+    xbar, s, work = prior._prepare(x, sigma, raw=True)
+    norms = prior._norms_center(work)[0]
+    d2 = ((x.reshape(20, -1).double()[:, None] - prior._flat.double()[None]) ** 2).sum(-1)
+    shift = float(d2.median())
+    d2 = d2 - shift
+    row_bias = (xbar**2).sum(1) + 2.0 * (xbar.double() @ prior._center64).float() - shift
+    got = mt.logits(xbar, prior._flat, norms, row_bias, 1.0 / (2.0 * s**2), prior.log_weights.float(),
+                    config or mt.TritonConfig())
+    assert 0.3 < float((d2 < 0).double().mean()) < 0.7
+    ref = prior.log_weights[None] - d2.clamp(min=0.0) / (2.0 * s.double()[:, None] ** 2)
+    finite = torch.isfinite(ref)
+    assert torch.equal(finite, torch.isfinite(got))
+    # float32 distances: absolute error ~ ε (‖x̄‖² + ‖x̄_n‖²) / 2σ² ≈ 1e-7 · 70 / 0.5; entries are O(10 … 100)
+    assert float((got.double() - ref)[finite].abs().max()) < 1e-4
+
+
+def test_batch_above_64_runs_in_slices_and_float64_set_is_read_as_float32():
+    prior, x, sigma = _problem(150, 64, 70, True, seed=7, train_dtype=torch.float64)
+    assert prior._flat.dtype == torch.float64
+    _check(prior, x, sigma, SMALL)
+
+
+def test_spread_weights_are_exercised():
+    """Guard on the problem itself: at σ = 30 the weights of a query spread over most of the set (so the weighted
+    sum, not one nearest model, is what the comparisons above check)."""
+    prior, x, sigma = _problem(300, 256, 4, False, seed=260)
+    r = prior.responsibilities(x[3:4], sigma[3:4].item())
+    assert float(1.0 / (r.double() ** 2).sum()) > 100
+
+
+def test_no_weight_anywhere_raises_like_the_cublas_layout():
+    """σ so small that every logit is −inf in float32 (inv2s2 = inf): the weight total is 0, and both layouts raise."""
+    prior, x, _ = _problem(100, 64, 3, False, seed=3)
+    xbar, _, _ = prior._prepare(x + 5.0, 1.0, raw=True)
+    tiny = torch.full((3,), 1e-30)
+    for layout in ("xc,wx", "triton"):
+        with pytest.raises(ValueRangeError, match="sigma is too small"):
+            prior._denoise_raw(xbar, tiny, torch.float32, torch.float32, layout=layout)
+
+
+def test_bad_use_raises_clear_errors(monkeypatch):
+    prior, x, sigma = _problem(50, 64, 2, False, seed=4)
+    x64, s64, work64 = prior._prepare(x.double(), sigma.double(), raw=True)
+    with pytest.raises(ValueRangeError, match="layout='xc,wx'"):
+        prior._denoise_raw(x64, s64, work64, torch.float64, layout="triton")
+    for bad in ({"precision": "tf32"}, {"block_n": 24}, {"sum_block_d": 8}, {"warps": 3}, {"split": 0}):
+        with pytest.raises(ValueRangeError):
+            mt.TritonConfig(**bad)
+    xbar, s, work = prior._prepare(x, sigma, raw=True)
+    norms = prior._norms_center(work)[0]
+    with pytest.raises(ShapeError, match="norms"):
+        mt.denoise_sums(xbar, prior._flat, norms[:-1], xbar[:, 0], xbar[:, 0])
+    monkeypatch.setattr(mt, "interpreted", lambda: False)
+    with pytest.raises(ValueRangeError, match="CUDA tensors"):
+        prior._denoise_raw(xbar, s, work, torch.float32, layout="triton")
+    monkeypatch.setattr(mt, "triton", None)
+    with pytest.raises(ValueRangeError, match="needs the triton package"):
+        prior._denoise_raw(xbar, s, work, torch.float32, layout="triton")
