@@ -1,14 +1,17 @@
-"""The Triton kernels of the memorized denoiser (layout="triton"), run in Triton's CPU interpreter, against the
-cuBLAS-path layout "xc,wx" and the centred float64 path on the same inputs.
+"""The Triton kernels of the memorized denoiser (layout="triton") against the cuBLAS-path layout "xc,wx" and the
+centred float64 path on the same inputs: on the CPU in Triton's interpreter, and compiled on a CUDA GPU when there
+is one.
 
-The interpreter evaluates ``tl.dot`` in float32 with NumPy whatever ``input_precision`` says, so these tests
+The interpreter evaluates ``tl.dot`` in float32 with NumPy whatever ``input_precision`` says, so the CPU tests
 check the kernels' indexing, masking, tiling, splitting and the logit/weight math, not the GPU's rounding
-(``tf32x3``) nor its speed: ``benchmarks/gpu_memorized.py`` measures both on a GPU.
+(``tf32x3``) nor its speed: the CUDA test checks the first, ``benchmarks/gpu_memorized.py`` measures both.
 """
 
-import importlib
+import dataclasses
+import importlib.util
 import math
 import os
+import sys
 
 import pytest
 import torch
@@ -18,39 +21,49 @@ from geomem.priors import MemorizedPrior
 
 pytest.importorskip("triton", reason="triton is not installed (pip install triton==3.6.0 runs these tests in its "
                                      "CPU interpreter)")
+import geomem.priors.memorized_triton as compiled_mt  # noqa: E402  (the real module: compiled kernels)
+
+_NAME = "geomem.priors.memorized_triton"
 
 
-def _interpreted_module():
-    """geomem.priors.memorized_triton with its two kernels built by Triton's interpreter.
+def _interpreted_copy():
+    """A second instance of geomem.priors.memorized_triton whose two kernels Triton's interpreter runs.
 
-    TRITON_INTERPRET=1 is read when a kernel is decorated, so it is set only while the module is (re)imported and
-    restored after: triton itself is imported normally above (its own @jit helpers, and every other Triton kernel
-    of this process, e.g. torch.compile's on a GPU, stay compiled; the two kernels call no such helper)."""
+    TRITON_INTERPRET=1 is read when a kernel is decorated, so it is set only while this copy is executed, then
+    restored: the real module, triton's own @jit helpers and every other Triton kernel of this process (e.g.
+    torch.compile's on a GPU) stay compiled; the two kernels call no such helper."""
     old = os.environ.get("TRITON_INTERPRET")
     os.environ["TRITON_INTERPRET"] = "1"
     try:
-        import geomem.priors.memorized_triton as mt
-
-        if not mt.interpreted():
-            mt = importlib.reload(mt)
+        spec = importlib.util.spec_from_file_location("_geomem_memorized_triton_interpreted", compiled_mt.__file__)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod  # dataclasses look their module up there
+        spec.loader.exec_module(mod)
     finally:
         if old is None:
             del os.environ["TRITON_INTERPRET"]
         else:
             os.environ["TRITON_INTERPRET"] = old
-    return mt
+    return mod
 
 
-mt = _interpreted_module()
+mt = _interpreted_copy()
 if not mt.interpreted():  # pragma: no cover
     pytest.skip("Triton's interpreter could not be enabled", allow_module_level=True)
 
+
+@pytest.fixture(autouse=True)
+def _interpreted_kernels(monkeypatch):
+    """layout="triton" imports its kernels lazily from sys.modules: give it the interpreted copy in these tests."""
+    monkeypatch.setitem(sys.modules, _NAME, mt)
+
+
 #: small tiles and 3 slabs: many tiles in every dimension, partial tiles at every edge (N = 300, d = 64/256)
 SMALL = mt.TritonConfig(block_n=16, block_k=16, sum_block_n=16, sum_block_d=32, split=3, swap=True)
-SIGMAS = (0.2, 1.0, 5.0, 30.0)  # one-hot weights … weights spread over the whole set (d = 256: ~3 components at σ = 5)
+SIGMAS = (0.2, 1.0, 5.0, 30.0)  # one-hot weights … weights spread over most of the set
 
 
-def _problem(n, d, batch, weighted, seed, train_dtype=torch.float32):
+def _problem(n, d, batch, weighted, seed, train_dtype=torch.float32, sigmas=SIGMAS):
     g = torch.Generator().manual_seed(seed)
     side = int(math.isqrt(d))
     train = (torch.rand(n, 1, side, side, generator=g, dtype=torch.float64) * 2 - 1).to(train_dtype)
@@ -61,7 +74,7 @@ def _problem(n, d, batch, weighted, seed, train_dtype=torch.float32):
     prior = MemorizedPrior(train, log_weights=log_w)
     idx = torch.randint(n, (batch,), generator=g)
     x = (train[idx].double() + 0.2 * torch.randn(batch, 1, side, side, generator=g, dtype=torch.float64)).float()
-    sigma = torch.tensor([SIGMAS[i % len(SIGMAS)] for i in range(batch)], dtype=torch.float32)
+    sigma = torch.tensor([sigmas[i % len(sigmas)] for i in range(batch)], dtype=torch.float32)
     return prior, x, sigma
 
 
@@ -166,3 +179,24 @@ def test_bad_use_raises_clear_errors(monkeypatch):
     monkeypatch.setattr(mt, "triton", None)
     with pytest.raises(ValueRangeError, match="needs the triton package"):
         prior._denoise_raw(xbar, s, work, torch.float32, layout="triton")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the compiled kernels)")
+@pytest.mark.parametrize("precision", ["ieee", "tf32x3"])
+@pytest.mark.parametrize("tiles", [{}, {"swap": True, "warps": 8}], ids=["default", "swap8"])
+def test_compiled_kernels_on_cuda_match(precision, tiles, monkeypatch):
+    """The real (compiled) kernels at d = 4096 on the GPU, both precisions, with log-weights, through
+    _denoise_raw; at σ = 30 and 60 the weights spread (σ = 1: one-hot). Batch 20 pads to 32 rows."""
+    monkeypatch.setitem(sys.modules, _NAME, compiled_mt)
+    prior, x, sigma = _problem(2000, 4096, 20, True, seed=17, sigmas=(1.0, 30.0, 60.0))
+    prior.to("cuda")
+    config = compiled_mt.TritonConfig(precision=precision, **tiles)
+    _check(prior, x.cuda(), sigma.cuda(), config)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the compiled kernels)")
+def test_compiled_kernels_on_cuda_batch_above_64(monkeypatch):
+    monkeypatch.setitem(sys.modules, _NAME, compiled_mt)
+    prior, x, sigma = _problem(1000, 4096, 70, False, seed=18, sigmas=(1.0, 30.0, 60.0))
+    prior.to("cuda")
+    _check(prior, x.cuda(), sigma.cuda(), dataclasses.replace(compiled_mt.TritonConfig(), split=5))
