@@ -24,6 +24,7 @@ import numpy as np
 from geomem.config import Settings, to_dict
 from geomem.errors import ConfigError
 from geomem.metrics.memorization import null_baselines
+from geomem.priors.training import resolve_device
 from geomem.runs import RunFolder, write_npz
 from geomem.workflow.cache import digest_array, digest_path, stage_key
 from geomem.workflow.parallel import dask_client
@@ -55,6 +56,7 @@ class CompareConfig(Settings):
     workers: int = field(default=-1, metadata={"min": -1})  # Dask worker processes; -1: serial on <= 2 cores
     n_boot: int = field(default=1000, metadata={"min": 10})
     allow_other_set: bool = False  # use learned priors with models other than their training set, deliberately
+    device: str = "auto"  # the learned priors' networks: "auto" (a GPU when there is one), "cpu", "cuda[:k]"
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
     # CPU-sized default (the main job must finish in minutes on 2 cores): few chains and steps; the learned prior's
@@ -66,8 +68,9 @@ class CompareConfig(Settings):
 def load_priors(config: CompareConfig, problem: Problem) -> dict[int, tuple[str, object | None]]:
     """``{N: (name, learned prior or None)}``; each learned prior is checked against the model set."""
     priors: dict[int, tuple[str, object | None]] = {}
+    device = resolve_device(config.device)
     for spec in config.priors:
-        prior = learned_prior(spec, problem.model_set, allow_other_set=config.allow_other_set)
+        prior = learned_prior(spec, problem.model_set, device, allow_other_set=config.allow_other_set)
         priors[training_size(prior, spec)] = (spec, prior)
     for n in config.train_sizes:
         priors.setdefault(int(n), ("memorized", None))
@@ -150,13 +153,16 @@ def posteriors_for_size(config: CompareConfig, problem: Problem, lik, n: int, na
         lambda: linearized_posterior(lik, train, F_train, sigma, config.linearized, config.chains, rng,
                                      out["lookup"].component_weights))
     kinds = {"memorized": ("memorized", memorized_prior(train))}
+    device = resolve_device(config.device)
     if learned is not None:
         kinds["learned"] = (name, learned)
     for kind, (pname, prior) in kinds.items():
         weights = "exact" if kind == "memorized" else digest_path(resolve_prior_folder(pname))
-        key = stage_key(kind=kind, prior=weights, settings=to_dict(config.sampler), **base)
+        # a network on the GPU rounds differently from the CPU: its samples are cached apart (CPU keys unchanged)
+        where = {} if kind == "memorized" or device.type == "cpu" else {"device": str(device)}
+        key = stage_key(kind=kind, prior=weights, settings=to_dict(config.sampler), **base, **where)
         out[kind] = cached_posterior(
             cache / f"{kind}_n{n}.npz", key, kind,
-            lambda prior=prior: sampled_posterior(prior, lik, config.chains, config.sampler, config.seed,
-                                                  F_train[:n]))
+            lambda prior=prior, dev=("cpu" if kind == "memorized" else device):
+                sampled_posterior(prior, lik, config.chains, config.sampler, config.seed, F_train[:n], device=dev))
     return out

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from geomem.cli import main
 from geomem.config import load_config
@@ -121,6 +122,11 @@ def test_bad_inputs_fail_before_work(tmp_path, tiny_prior):
         run_compare(load_config(CompareConfig, TINY_TOML, {"truths": ["train:50"]}), tmp_path / "z")
     with pytest.raises(ConfigError, match="nothing to compare"):
         run_compare(load_config(CompareConfig, TINY_TOML, {"truths": []}), tmp_path / "z")
+    with pytest.raises(ConfigError, match="device must be"):
+        run_compare(load_config(CompareConfig, TINY_TOML, {"device": "gpu0"}), tmp_path / "z")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            run_compare(load_config(CompareConfig, TINY_TOML, {"device": "cuda"}), tmp_path / "z")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
     assert main(["compare", "-c", TINY_TOML, "--out", str(tmp_path / "w"), "--model-set", "nope.npz"]) == 2
 

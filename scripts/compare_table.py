@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Print the markdown table of one or more `geomem compare` run folders (docs/results.md, section 5).
+
+    python scripts/compare_table.py RUN_DIR [RUN_DIR ...]
+
+Reads each folder's metrics.json (scores of every posterior: memorization rate under the primary criterion with
+its held-out and leave-one-out nulls, RMSE / SSIM of the posterior mean, coverage of 90 % intervals, mean
+misfit/noise) and samples_<truth>_n<N>.npz (the learned posterior's misfit/noise per chain: median, range and
+how many chains are at or under 1.2), then the energy distances and the wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from geomem.workflow.scoring import markdown_table
+
+CRITERION = "d1/mean(d2..dk) < 0.5"
+ORDER = ("learned", "memorized", "linearized", "lookup")
+
+
+def rate(r: dict, key: str, ci: bool) -> str:
+    x = r[key]
+    return f"{x['rate']:.2f} [{x['low']:.2f}, {x['high']:.2f}]" if ci else f"{x['rate']:.2f}"
+
+
+def rows_of(run: Path) -> tuple[list[list[str]], list[str]]:
+    m = json.loads((run / "metrics.json").read_text())
+    rows, notes = [], []
+    for spec, t in m["truths"].items():
+        tag = spec.replace(":", "")
+        for n, s in t["sizes"].items():
+            q = s["quality"]["posteriors"]
+            per_chain = ""
+            f = run / f"samples_{tag}_n{n}.npz"
+            if f.is_file() and "learned__misfit" in np.load(f).files:
+                mis = np.load(f)["learned__misfit"] / np.sqrt(np.load(run / f"truth_{tag}.npz")["y"].size) \
+                    / float(t["gamma"])
+                per_chain = (f"{np.median(mis):.2f} [{mis.min():.2f}, {mis.max():.2f}], "
+                             f"{int((mis <= 1.2).sum())}/{len(mis)} ≤ 1.2")
+            for kind in ORDER:
+                if kind not in q:
+                    continue
+                r = s["memorization"][kind]["memorization"]["rates"][CRITERION]
+                rows.append([spec, n, kind, rate(r, "samples", True), rate(r, "heldout", False),
+                             rate(r, "leave_one_out", False), f"{q[kind]['rmse']:.3f}", f"{q[kind]['ssim']:.3f}",
+                             f"{q[kind]['coverage@0.9']:.3f}", f"{q[kind]['misfit/noise']:.2f}",
+                             per_chain if kind == "learned" else ""])
+            notes.append(f"{spec}, N = {n}: energy distance (km/s) " + ", ".join(
+                f"{k} {v:.2f}" for k, v in s["quality"]["energy_distance"].items()))
+    notes.append(f"{run}: sampler {m['sampler']}, wall {m['wall_time_s']:.0f} s")
+    return rows, notes
+
+
+def main(runs: list[str]) -> None:
+    rows, notes = [], []
+    for run in runs:
+        r, n = rows_of(Path(run))
+        rows += r
+        notes += n
+    print(markdown_table(["truth", "N", "posterior", "memorized [95 % CI]", "null held-out", "null leave-one-out",
+                          "RMSE (km/s)", "SSIM", "coverage 90 %", "misfit/noise", "learned per chain"], rows))
+    print()
+    print("\n".join(f"- {n}" for n in notes))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    main(sys.argv[1:])
