@@ -1,6 +1,7 @@
 """The memorized-prior denoiser on one GPU against its floor (d = 64² = 4096, N = 10⁵ and 10⁶).
 
     python -m benchmarks.gpu_memorized --out FILE.json [--sizes 100000 1000000] [--batches 16 64] [--grid-sizes 1000000]
+    python -m benchmarks.gpu_memorized --compile-only --out FILE.json    # any machine, no GPU: see compile_report
 
 Training set: uniform random models in [−1, 1] made on the GPU (float32, one copy: 16.4 GB at N = 10⁶).
 Queries: training models plus σ·noise. Per (N, B, σ) row, timed with CUDA events (median of ``repeats`` after
@@ -23,12 +24,18 @@ a warm-up):
   both ceilings measured in this run (``benchmarks.case_memorized.device_rates``: a 2 GiB device copy and an
   8192² float32 product, TF32 off as in the denoiser);
 - ``peak_extra_gib``: the most memory a call allocates beyond the training set.
+
+``--compile-only`` (no GPU needed): :func:`compile_report` compiles both Triton kernels of every
+:data:`TRITON_GRID` configuration for sm_90 (H100/H200) and prints shared memory, registers and spills.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,12 +46,14 @@ from geomem.priors import MemorizedPrior
 from geomem.priors.memorized_triton import TritonConfig
 
 LAYOUTS = ("xc,wx", "cx,wx", "xc,xw", "cx,xw", "sdpa", "triton")
-#: Triton configurations timed at the --grid-sizes: the default, wider tiles with 8 warps, and the swapped logits
-#: product (training rows as the M dimension) with a finer split; each in exact float32 and in 3-pass TF32
+#: Triton configurations timed at the --grid-sizes, each in exact float32 and in 3-pass TF32: the default (tiles
+#: of 128 rows × 32 pixels, then 32 rows × 128 pixels, 8 warps); the swapped logits product (training rows as the
+#: M dimension: Hopper's wgmma for tf32x3) with 64-pixel tiles and a finer split; 256-row × 16-pixel logits tiles
+#: and 16-row sum steps with 4 stages (registers and spills of each: ``--compile-only``).
 _TILES = (
     {},
-    {"block_n": 256, "block_k": 32, "warps": 8, "sum_block_n": 32, "sum_block_d": 256, "sum_warps": 8},
-    {"swap": True, "warps": 8, "stages": 4, "sum_block_d": 64, "sum_stages": 4, "split": 128},
+    {"swap": True, "sum_block_d": 64, "split": 128},
+    {"block_n": 256, "block_k": 16, "stages": 4, "sum_block_n": 16, "sum_stages": 4},
 )
 TRITON_GRID = tuple(TritonConfig(precision=p, **t) for p in ("ieee", "tf32x3") for t in _TILES)
 
@@ -156,6 +165,63 @@ def rows_for(n: int, batches: list[int], sigmas: list[float], rates: dict, repea
     return out
 
 
+def _aot(kernel, consts: dict, options: dict, arch: int) -> dict:
+    """Compile one kernel for sm_<arch> without a GPU as a launch at N = 10⁶ would (every integer argument
+    divisible by 16, ``stride_xd`` = 1 a constant) and read shared memory, registers and spills (ptxas -v)."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    consts = {**consts, "stride_xd": 1}
+    pointers = {"Q", "X", "XN", "RB", "INV", "LW", "L", "M", "P"}  # float32 arrays; the rest: int32 sizes/strides
+    sig = {p.name: "constexpr" if p.name in consts else ("*fp32" if p.name in pointers else "i32")
+           for p in kernel.params}
+    attrs = {(p.num,): [["tt.divisibility", 16]] for p in kernel.params if p.name not in consts}
+    k = triton.compile(ASTSource(kernel, sig, consts, attrs), target=GPUTarget("cuda", arch, 32), options=options)
+    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "k.ptx"
+        src.write_text(k.asm["ptx"])
+        out = subprocess.run([str(ptxas), f"-arch=sm_{arch}a", "-v", str(src), "-o", str(Path(tmp) / "k.cubin")],
+                             capture_output=True, text=True, check=True)
+    info = out.stdout + out.stderr
+    ttgir = k.asm["ttgir"]
+    return {"shared_bytes": k.metadata.shared, "registers": int(re.search(r"Used (\d+) registers", info)[1]),
+            "spill_store_bytes": int(re.search(r"(\d+) bytes spill stores", info)[1]),
+            "product": "wgmma" if "warp_group_dot" in ttgir else ("mma" if "#mma" in ttgir else "fma")}
+
+
+def compile_report(arch: int = 90, d: int = 4096, n: int = 1_000_000) -> list[dict]:
+    """Both kernels of every :data:`TRITON_GRID` configuration compiled for sm_<arch> at B = 16 and 64 (padded
+    batch ``BP``), d = 4096, N = 10⁶, with log-weights: a configuration that fails is recorded with its error."""
+    import triton
+
+    from geomem.priors import memorized_triton as mt
+
+    rows = []
+    for cfg in TRITON_GRID:
+        rows_split = triton.cdiv(triton.cdiv(n, cfg.split), cfg.sum_block_n) * cfg.sum_block_n
+        for bp in (16, 64):
+            kernels = {
+                "logits": (mt._logits_kernel, {"D": d, "BP": bp, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k,
+                                               "HAS_LW": True, "SWAP": cfg.swap, "PREC": cfg.precision},
+                           {"num_warps": cfg.warps, "num_stages": cfg.stages}),
+                "weighted_sum": (mt._weighted_sum_kernel,
+                                 {"D": d, "ITERS": rows_split // cfg.sum_block_n, "BP": bp, "BLOCK_N": cfg.sum_block_n,
+                                  "BLOCK_D": cfg.sum_block_d, "PREC": cfg.precision},
+                                 {"num_warps": cfg.sum_warps, "num_stages": cfg.sum_stages}),
+            }
+            for name, (kernel, consts, options) in kernels.items():
+                row = {"config": cfg.label(), "BP": bp, "kernel": name}
+                try:
+                    row.update(_aot(kernel, consts, options, arch))
+                except Exception as exc:  # noqa: BLE001  (recorded)
+                    row["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    return rows
+
+
 def _triton_version() -> str | None:
     try:
         import triton
@@ -172,8 +238,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--grid-sizes", type=int, nargs="*", default=[1_000_000],
                     help="N at which the Triton configurations of TRITON_GRID are timed (none: skip the grid)")
+    ap.add_argument("--compile-only", action="store_true",
+                    help="compile the Triton grid for sm_90 and report registers/spills (no GPU needed), then stop")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
+    if args.compile_only:
+        res = {"triton": _triton_version(), "arch": "sm_90a", "rows": compile_report()}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1))
+        return
     gen = torch.Generator(device="cuda").manual_seed(0)
     rates = device_rates("cuda")
     print(json.dumps(rates), flush=True)

@@ -200,3 +200,28 @@ def test_compiled_kernels_on_cuda_batch_above_64(monkeypatch):
     prior, x, sigma = _problem(1000, 4096, 70, False, seed=18, sigmas=(1.0, 30.0, 60.0))
     prior.to("cuda")
     _check(prior, x.cuda(), sigma.cuda(), dataclasses.replace(compiled_mt.TritonConfig(), split=5))
+
+
+@pytest.mark.parametrize("precision", ["ieee", "tf32x3"])
+def test_default_kernels_compile_for_sm90(precision):
+    """The real kernels compile to an sm_90 (H100/H200) binary here, without a GPU (Triton's bundled ptxas), at
+    B = 16 and 64 with the default tiles; "ieee" uses FMAs, never the TF32 tensor cores, and "tf32x3" uses them."""
+    from pathlib import Path
+
+    import triton
+
+    if not (Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas").exists():
+        pytest.skip("this triton has no bundled ptxas")
+    from benchmarks.gpu_memorized import _aot
+
+    cfg = compiled_mt.TritonConfig(precision=precision)
+    for bp in (16, 64):
+        for kernel, consts, options in (
+            (compiled_mt._logits_kernel, {"D": 4096, "BP": bp, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k,
+                                          "HAS_LW": True, "SWAP": cfg.swap, "PREC": precision},
+             {"num_warps": cfg.warps, "num_stages": cfg.stages}),
+            (compiled_mt._weighted_sum_kernel, {"D": 4096, "ITERS": 490, "BP": bp, "BLOCK_N": cfg.sum_block_n,
+                                                "BLOCK_D": cfg.sum_block_d, "PREC": precision},
+             {"num_warps": cfg.sum_warps, "num_stages": cfg.sum_stages})):
+            info = _aot(kernel, consts, options, 90)
+            assert (info["product"] == "fma") == (precision == "ieee"), info
