@@ -22,8 +22,9 @@ on an H200 against a 4 ms read of the 16.4 GB set (M = 16 wastes most of cuBLAS'
 - kernel 2 (:func:`_weighted_sum_kernel`), one program per (slab of ``ITERS·BLOCK_N`` training rows,
   tile of ``BLOCK_D`` pixels): forms ``w = e^{ℓ − m}`` for its rows on the fly and accumulates
   ``tl.dot(w (BP × BLOCK_N), X (BLOCK_N × BLOCK_D))``; the ``d``-tiles of one slab are consecutive program
-  ids, so one slab's logits and rows are read from HBM once and shared through L2. The ``split`` partial
-  sums ``(split, B, d)`` are added in torch: deterministic for a given configuration (no atomics).
+  ids, so programs that run together read the same slab's logits (through L2) and whole rows of ``X``. The
+  ``split`` partial sums ``(split, B, d)`` are added in torch: deterministic for a given configuration (no
+  atomics).
 
 So ``X`` is read twice (once per kernel), ~8.1 ms at 4.05 TB/s for N = 10⁶: the kernels aim at that bound.
 Batches above 64 run in slices of 64 queries (each slice reads ``X`` twice again; for large batches the
@@ -34,12 +35,12 @@ the cuBLAS float32 path up to summation order); ``"tf32x3"`` splits each float32
 low part and sums three tensor-core products (hi·hi + hi·lo + lo·hi, ~float32 accuracy). The summation order
 differs from cuBLAS's in both, so results agree with ``"xc,wx"`` to rounding, not bit for bit.
 
-Tests run the kernels in Triton's interpreter (``TRITON_INTERPRET=1`` before this module is imported) on
-CPU tensors; the interpreter evaluates ``tl.dot`` with NumPy in float32 whatever ``input_precision`` says, so
-the ``tf32x3`` rounding and every GPU speed are only measured by ``benchmarks/gpu_memorized.py`` on a GPU.
-For that the kernels call Triton's builtins only (``tl.full``, not the ``@jit`` helpers ``tl.zeros`` or
-``tl.cdiv``, which the interpreter cannot call unless triton itself was imported with ``TRITON_INTERPRET=1``).
-This module imports without triton (``layout="triton"`` then raises).
+Tests (``tests/priors/test_memorized_triton.py``) run an interpreted copy of this module (imported with
+``TRITON_INTERPRET=1``) on CPU tensors; the interpreter evaluates ``tl.dot`` with NumPy in float32 whatever
+``input_precision`` says, so the ``tf32x3`` rounding is checked only by the test's CUDA part and every GPU speed
+only by ``benchmarks/gpu_memorized.py`` on a GPU. For the interpreter the kernels call Triton's builtins only
+(``tl.full``, not the ``@jit`` helpers ``tl.zeros`` or ``tl.cdiv``, which it cannot call unless triton itself
+was imported with ``TRITON_INTERPRET=1``). This module imports without triton (``layout="triton"`` then raises).
 """
 
 from __future__ import annotations
