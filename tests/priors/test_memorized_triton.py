@@ -82,7 +82,10 @@ def _row_err(got, ref):
     return float((torch.linalg.vector_norm(got.double() - ref, dim=1) / torch.linalg.vector_norm(ref, dim=1)).max())
 
 
-def _check(prior, x, sigma, config):
+def _check(prior, x, sigma, config, as_accurate_as_cublas=False):
+    """layout="triton" against "xc,wx" and the float64 path: largest per-query relative error ≤ 1e-5, or, with
+    ``as_accurate_as_cublas``, ≤ max(1e-5, 2 × the float32 "xc,wx" layout's own error against float64) (at d = 4096
+    the float32 logits alone cost that layout ~1e-4 on the queries whose weights mix several components)."""
     xbar, s, work = prior._prepare(x, sigma, raw=True)
     assert work == torch.float32  # the case the kernels serve
     got = prior._denoise_raw(xbar, s, work, torch.float32, layout="triton", triton_config=config)
@@ -90,8 +93,9 @@ def _check(prior, x, sigma, config):
     cublas = prior._denoise_raw(xbar, s, work, torch.float32, layout="xc,wx")
     x64, s64, _ = prior._prepare(x.double(), sigma.double())
     ref = prior._denoise_flat(x64, s64, torch.float64, torch.float64)[0] + prior._norms_center(torch.float64)[1]
-    assert _row_err(got, cublas.double()) <= 1e-5
-    assert _row_err(got, ref) <= 1e-5
+    tol = max(1e-5, 2.0 * _row_err(cublas, ref)) if as_accurate_as_cublas else 1e-5
+    assert _row_err(got, cublas.double()) <= tol
+    assert _row_err(got, ref) <= tol
     return got
 
 
@@ -191,7 +195,7 @@ def test_compiled_kernels_on_cuda_match(precision, tiles, monkeypatch):
     prior, x, sigma = _problem(2000, 4096, 20, True, seed=17, sigmas=(1.0, 30.0, 60.0))
     prior.to("cuda")
     config = compiled_mt.TritonConfig(precision=precision, **tiles)
-    _check(prior, x.cuda(), sigma.cuda(), config)
+    _check(prior, x.cuda(), sigma.cuda(), config, as_accurate_as_cublas=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the compiled kernels)")
@@ -199,7 +203,8 @@ def test_compiled_kernels_on_cuda_batch_above_64(monkeypatch):
     monkeypatch.setitem(sys.modules, _NAME, compiled_mt)
     prior, x, sigma = _problem(1000, 4096, 70, False, seed=18, sigmas=(1.0, 30.0, 60.0))
     prior.to("cuda")
-    _check(prior, x.cuda(), sigma.cuda(), dataclasses.replace(compiled_mt.TritonConfig(), split=5))
+    _check(prior, x.cuda(), sigma.cuda(), dataclasses.replace(compiled_mt.TritonConfig(), split=5),
+           as_accurate_as_cublas=True)
 
 
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3"])
