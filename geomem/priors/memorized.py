@@ -37,8 +37,9 @@ bounds the error with ``max_n ‖x_n‖²`` (the uncentred norms the products se
 At batch 16 cuBLAS's two float32 products waste most of their tiles (M = 16). :mod:`geomem.priors.memorized_triton`
 computes the same sums with two Triton kernels (logits tile by tile, then the weighted sum split over slabs of
 the set, each reading the set once, coalesced), selected by ``_denoise_raw(..., layout="triton")`` for float32
-work; it is checked against the ``"xc,wx"`` layout in Triton's CPU interpreter, and is not the default: its H200
-time is pending (``benchmarks/gpu_memorized.py`` times it and a small grid of its configurations).
+work; it is checked against the ``"xc,wx"`` layout in Triton's CPU interpreter (its CUDA test has not run on a GPU
+yet), and is not the default: its H200 time is pending (``benchmarks/gpu_memorized.py`` times it and a small grid of
+its configurations).
 
 Component weights. ``log_weights`` (N,) replaces the uniform ``π_n = 1/N`` by any normalized weights
 (given up to a constant). With ``log π_n = log N(y; F(x_n), γ²I) + const`` the mixture is the posterior
