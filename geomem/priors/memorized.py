@@ -34,6 +34,13 @@ default 4096 the many small launches, not the two products, set the time. Measur
 d = 4096: 89 % of the matmul floor at batch 64, 35 % at batch 16 (docs/gpu.md). The float32/float64 switch then
 bounds the error with ``max_n ‖x_n‖²`` (the uncentred norms the products see) in place of ``‖x̄_n‖²``.
 
+At batch 16 cuBLAS's two float32 products waste most of their tiles (M = 16). :mod:`geomem.priors.memorized_triton`
+computes the same sums with two Triton kernels (logits tile by tile, then the weighted sum split over slabs of
+the set, each reading the set once, coalesced), selected by ``_denoise_raw(..., layout="triton")`` for float32
+work; it is checked against the ``"xc,wx"`` layout in Triton's CPU interpreter (its CUDA test has not run on a GPU
+yet), and is not the default: its H200 time is pending (``benchmarks/gpu_memorized.py`` times it and a small grid of
+its configurations).
+
 Component weights. ``log_weights`` (N,) replaces the uniform ``π_n = 1/N`` by any normalized weights
 (given up to a constant). With ``log π_n = log N(y; F(x_n), γ²I) + const`` the mixture is the posterior
 of the σ → 0 memorized prior noised to level σ, ``p(x_σ | y) = Σ_n w_n N(x_σ; x_n, σ² I)``: its denoiser
@@ -45,12 +52,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from geomem.errors import ShapeError, ValueRangeError
 from geomem.priors.denoiser import Denoiser, sigma_column
+
+if TYPE_CHECKING:  # the module imports triton (when installed): loaded only by layout="triton"
+    from geomem.priors.memorized_triton import TritonConfig
 
 #: largest tolerated bound on the logit error of the matrix-product distance before switching to float64
 _LOGIT_TOL = 1e-3
@@ -290,7 +301,7 @@ class MemorizedPrior(Denoiser):
         return min(rows, self.n_train)
 
     def _denoise_raw(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype, out: torch.dtype,
-                     layout: str = "xc,wx") -> torch.Tensor:
+                     layout: str = "xc,wx", triton_config: TritonConfig | None = None) -> torch.Tensor:
         """``D = Σ_n r_n x_n`` (B, d) from products with the stored models (module docstring), online
         log-sum-exp over chunks of :meth:`raw_chunk_rows` models.
 
@@ -300,7 +311,10 @@ class MemorizedPrior(Denoiser):
         (queries ``x̄/σ²``, keys = values = ``X``, the float bias ``log π_n − ‖x̄_n‖²/2σ²`` as its mask), only
         when one chunk holds the whole set in the stored dtype. Measured on an H200 (docs/gpu.md): ``"xc,wx"``
         (the default) is the fastest or within 3 % of it at N = 10⁶; ``"sdpa"`` is ~100× slower at N = 10⁵ and
-        fails at N = 10⁶ (a stride overflow inside PyTorch); it is kept for that comparison.
+        fails at N = 10⁶ (a stride overflow inside PyTorch); it is kept for that comparison. ``"triton"``: the
+        two Triton kernels of :mod:`geomem.priors.memorized_triton` over the whole set (float32 work only, CUDA
+        tensors or Triton's interpreter; ``triton_config`` a ``TritonConfig``, default its defaults); not the
+        default, its H200 speed is not measured yet.
         """
         norms, center = self._norms_center(work)
         lw_all = None if self.log_weights is None else self.log_weights.to(device=self.device, dtype=work)
@@ -317,8 +331,17 @@ class MemorizedPrior(Denoiser):
                 q[None, None], self._flat[None, None], self._flat[None, None], attn_mask=bias[None, None].to(q.dtype),
                 scale=1.0)
             return dense[0, 0].to(out)
-        lgemm, wgemm = layout.split(",")
         row_bias = (xbar**2).sum(1) + 2.0 * (xbar.double() @ self._center64.to(xbar.device)).to(work)
+        if layout == "triton":
+            if work != torch.float32:
+                raise ValueRangeError(f"layout='triton' computes in float32, but this call's distances need {work} "
+                                      f"(small σ, or float64 input); use layout='xc,wx'")
+            from geomem.priors.memorized_triton import denoise_sums
+
+            acc, tot = denoise_sums(xbar, self._flat, norms, row_bias, inv2s2, lw_all, triton_config)
+            _check_some_weight(tot > 0)
+            return (acc / tot[:, None]).to(out)
+        lgemm, wgemm = layout.split(",")
         m = torch.full((xbar.shape[0],), -math.inf, dtype=work, device=xbar.device)
         tot = torch.zeros_like(m)
         acc = torch.zeros(xbar.shape, dtype=out, device=xbar.device)
