@@ -32,6 +32,9 @@ limited() {  # limited SECONDS LOG COMMAND...: run COMMAND with a time limit, ou
 stamp "scaleout driver: $NGPU GPU(s), $CORES cores, $W workers per Dask cluster, priors ${PRIORS[*]}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 uptime
+stamp "tests of the memorized denoiser on the GPU (the CUDA ones: cuBLAS layouts and the compiled Triton kernels)"
+limited 180 "$RUN/tests.log" python3 -m pytest -q -p no:cacheprovider tests/priors/test_memorized.py \
+  tests/priors/test_memorized_triton.py
 stamp dask
 limited 240 "$RUN/dask.log" python3 -m benchmarks.gpu_dask --workers 1 2 4 8 "$W" --repeats 2 --out "$RUN/dask.json"
 stamp memorized
