@@ -68,6 +68,18 @@ def memorized(d: Path) -> str:
                    f"({r['floor_bound']}) | {1e3 * den['s']:.2f} ms | **{100 * den['floor_fraction']:.0f} %** | "
                    f"`{best}` ({100 * layouts[best]['floor_fraction']:.0f} %) | {cpu_txt} | "
                    f"{den['peak_extra_gib']:.2f} GiB ({r['set_gib']:.1f} GiB) | {den['rel_err']:.0e}{err30} |")
+    tri = [r for r in m["rows"] if "triton" in r]
+    if tri:  # the Triton kernels (memorized_triton.py): the default config and each config of the grid
+        out += ["", "Triton kernels (`layout=\"triton\"`, `geomem/priors/memorized_triton.py`), float32 rows; "
+                "config = precision, logits tiles (rows n, k, warps w, stages s; T: swapped product) / "
+                "weighted-sum tiles (rows n, pixels d) × slabs; time, % of floor, rel. error (σ; σ = 30):", "",
+                "| N | B | σ | config | time | % of floor | rel. error (σ; σ = 30) |", "|---:|---:|---:|---|---:|---:|---|"]
+        for r in tri:
+            for name, v in (("default", r["triton"]), *r.get("triton_grid", {}).items()):
+                name = name.replace(" | ", " / ")
+                cell = (f"{1e3 * v['s']:.2f} ms | **{100 * v['floor_fraction']:.0f} %** | {v['rel_err']:.0e}; "
+                        f"{v.get('rel_err_sigma30', float('nan')):.1e}") if "s" in v else f"{v['error']} | – | –"
+                out.append(f"| {r['N']:,} | {r['batch']} | {r['sigma']:g} | {name} | {cell} |")
     sd = [(r["N"], r["batch"], r["sdpa"]) for r in m["rows"] if "sdpa" in r]
     head = "`scaled_dot_product_attention` (queries x̄/σ², keys = values = the set, bias as float mask): "
     out += ["", head + "; ".join(
