@@ -73,7 +73,8 @@ def memorized(d: Path) -> str:
         out += ["", "Triton kernels (`layout=\"triton\"`, `geomem/priors/memorized_triton.py`), float32 rows; "
                 "config = precision, logits tiles (rows n, k, warps w, stages s; T: swapped product) / "
                 "weighted-sum tiles (rows n, pixels d) × slabs; time, % of floor, rel. error (σ; σ = 30):", "",
-                "| N | B | σ | config | time | % of floor | rel. error (σ; σ = 30) |", "|---:|---:|---:|---|---:|---:|---|"]
+                "| N | B | σ | config | time | % of floor | rel. error (σ; σ = 30) |",
+                "|---:|---:|---:|---|---:|---:|---|"]
         for r in tri:
             for name, v in (("default", r["triton"]), *r.get("triton_grid", {}).items()):
                 name = name.replace(" | ", " / ")

@@ -6,7 +6,8 @@
 The EMA weights of TRAIN_RUN_DIR/checkpoints/step_<STEP> (fp16 in a packed GPU sweep, saved here in the UNet's
 float32) with the run's config, in the format of `LearnedPrior.save_pretrained`, so that `geomem compare`,
 `geomem validate-samplers` (``fwi.learned``) and `geomem invert` take OUT_DIR as a prior. E.g. the 50,000-step
-priors of docs/results.md 2b:  python scripts/checkpoint_prior.py runs/sweep50k/train/n1000_w32 50000 runs/priors50k/n1000_50k
+priors of docs/results.md 2b:
+    python scripts/checkpoint_prior.py runs/sweep50k/train/n1000_w32 50000 runs/priors50k/n1000_50k
 """
 
 from __future__ import annotations
