@@ -44,10 +44,10 @@ def main() -> None:
             if "info__start_ess" in z.files:
                 print(f"  start: ESS {float(z['info__start_ess']):.2f}, draws {z['info__start_draws'].tolist()}, "
                       f"misfit/noise {np.round(z['info__start_misfit_over_noise'], 4).tolist()}")
-            print(f"  on model {best} ({own[best]:.4f}): {on.sum()} of {len(on)} chains, mean misfit/noise "
-                  f"{mon[on].mean():.4f} ({100 * (mon[on].mean() / own[best] - 1):+.2f} %), range "
-                  f"{mon[on].min():.4f}-{mon[on].max():.4f}; other chains vs their own model: "
-                  f"{np.round(mon[~on] / own[near[~on]] - 1, 4).tolist()}")
+            on_txt = (f", mean misfit/noise {mon[on].mean():.4f} ({100 * (mon[on].mean() / own[best] - 1):+.2f} %), "
+                      f"range {mon[on].min():.4f}-{mon[on].max():.4f}") if on.any() else ""
+            print(f"  on model {best} ({own[best]:.4f}): {on.sum()} of {len(on)} chains{on_txt}; other chains vs "
+                  f"their own model: {np.round(mon[~on] / own[near[~on]] - 1, 4).tolist()}")
 
 
 if __name__ == "__main__":
