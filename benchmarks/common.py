@@ -15,6 +15,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,3 +121,13 @@ def fmt_time(stat: dict[str, float]) -> str:
 
 def stdev(values: list[float]) -> float:
     return statistics.pstdev(values) if len(values) > 1 else 0.0
+
+
+def save_json(path: Path, res: dict) -> Path:
+    """Write a benchmark's result ``res`` to ``path`` as JSON (parent folders made, written atomically: a killed
+    run leaves no partial file) and say so on stdout."""
+    from geomem.runs import write_json
+
+    out = write_json(path, res)
+    print(f"wrote {out}")
+    return out

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from benchmarks.case_devito import velocity
+from benchmarks.common import save_json
 from geomem.physics.acoustic import AcousticOperator
 from geomem.physics.parallel import local_client
 from geomem.posterior.likelihood import Likelihood
@@ -197,9 +198,7 @@ def main() -> None:
         if r["kind"] == "dask" and "seconds" in r and r["workers"] in pools:
             r["dask_over_pool"] = r["seconds"] / pools[r["workers"]]
     res["host"]["load_avg_end"] = list(os.getloadavg())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
-    print(f"wrote {args.out}")
+    save_json(args.out, res)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.case_memorized import device_rates
+from benchmarks.common import save_json
 from geomem.priors import MemorizedPrior
 from geomem.priors.memorized_triton import TritonConfig
 
@@ -244,8 +245,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.compile_only:
         res = {"triton": _triton_version(), "arch": "sm_90a", "rows": compile_report()}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1))
+        save_json(args.out, res)
         return
     gen = torch.Generator(device="cuda").manual_seed(0)
     rates = device_rates("cuda")
@@ -255,8 +255,7 @@ def main() -> None:
         rows += rows_for(n, args.batches, args.sigmas, rates, args.repeats, gen, n in args.grid_sizes)
     res = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "triton": _triton_version(),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rates": rates, "rows": rows}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
+    save_json(args.out, res)
 
 
 if __name__ == "__main__":

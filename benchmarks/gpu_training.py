@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.common import save_json
 from geomem.config import load_config
 from geomem.priors.training import TrainConfig, Trainer, load_training_set, train, training_array
 
@@ -170,8 +171,7 @@ def main() -> None:
     else:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         res = {"what": "equivalence", **info, **equivalence(args.steps or 1500, args.workdir, args.out)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
+    save_json(args.out, res)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.common import save_json
 from benchmarks.gpu_dask import host_cpus
 
 
@@ -217,9 +218,7 @@ def main() -> None:
         res["rows"].append(row)
         print(json.dumps(row), flush=True)
     res["host"]["load_avg_end"] = list(os.getloadavg())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1))
-    print(f"wrote {args.out}")
+    save_json(args.out, res)
 
 
 if __name__ == "__main__":
