@@ -4,9 +4,10 @@
     python scripts/compare_table.py RUN_DIR [RUN_DIR ...]
 
 Reads each folder's metrics.json (scores of every posterior: memorization rate under the primary criterion with
-its held-out and leave-one-out nulls, RMSE / SSIM of the posterior mean, coverage of 90 % intervals, mean
-misfit/noise) and samples_<truth>_n<N>.npz (the learned posterior's misfit/noise per chain: median, range and
-how many chains are at or under 1.2), then the energy distances and the wall time.
+its held-out and leave-one-out nulls, RMSE / SSIM of the posterior mean, coverage of 90 % intervals, misfit/noise:
+the median over the chains, as compare reports it) and samples_<truth>_n<N>.npz (the learned posterior's
+misfit/noise per chain: median, range and how many chains are at or under 1.2), then the energy distances and
+the wall time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geomem.metrics.posterior_quality import data_misfit_vs_noise
 from geomem.workflow.scoring import markdown_table
 
 CRITERION = "d1/mean(d2..dk) < 0.5"
@@ -38,8 +40,8 @@ def rows_of(run: Path) -> tuple[list[list[str]], list[str]]:
             per_chain = ""
             f = run / f"samples_{tag}_n{n}.npz"
             if f.is_file() and "learned__misfit" in np.load(f).files:
-                mis = np.load(f)["learned__misfit"] / np.sqrt(np.load(run / f"truth_{tag}.npz")["y"].size) \
-                    / float(t["gamma"])
+                mis = data_misfit_vs_noise(np.load(f)["learned__misfit"], float(t["gamma"]),
+                                           np.load(run / f"truth_{tag}.npz")["y"].size)
                 per_chain = (f"{np.median(mis):.2f} [{mis.min():.2f}, {mis.max():.2f}], "
                              f"{int((mis <= 1.2).sum())}/{len(mis)} ≤ 1.2")
             for kind in ORDER:
