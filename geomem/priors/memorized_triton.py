@@ -16,15 +16,16 @@ on an H200 against a 4 ms read of the 16.4 GB set (M = 16 wastes most of cuBLAS'
 - kernel 1 (:func:`_logits_kernel`), one program per tile of ``BLOCK_N`` training rows: accumulates the
   ``(B, BLOCK_N)`` dot products over ``d`` in steps of ``BLOCK_K`` pixels with ``tl.dot`` (B padded to
   ``BP = max(16, 2^⌈log₂B⌉)`` rows, masked), then applies bias, clamp, ``1/(2σ²)`` and ``log π``, and stores
-  the logits ``(B, N)`` float32. Each program reads its ``BLOCK_N × d`` rows of ``X`` once, row by row
-  (coalesced), and the whole ``x̄`` (B·d·4 bytes, from L2);
-- ``m`` and ``t`` in torch (``B·N`` floats: 64 MB at B = 16, N = 10⁶, against 16.4 GB for ``X``);
+  the logits ``(B, N)`` float32 and the tile's row maxima (so ``m`` is a maximum over ``N / BLOCK_N`` numbers a
+  row, in torch). Each program reads its ``BLOCK_N × d`` rows of ``X`` once, row by row (coalesced), and the
+  whole ``x̄`` (B·d·4 bytes, from L2);
 - kernel 2 (:func:`_weighted_sum_kernel`), one program per (slab of ``ITERS·BLOCK_N`` training rows,
   tile of ``BLOCK_D`` pixels): forms ``w = e^{ℓ − m}`` for its rows on the fly and accumulates
-  ``tl.dot(w (BP × BLOCK_N), X (BLOCK_N × BLOCK_D))``; the ``d``-tiles of one slab are consecutive program
-  ids, so programs that run together read the same slab's logits (through L2) and whole rows of ``X``. The
-  ``split`` partial sums ``(split, B, d)`` are added in torch: deterministic for a given configuration (no
-  atomics).
+  ``tl.dot(w (BP × BLOCK_N), X (BLOCK_N × BLOCK_D))`` (or its transpose: ``sum_swap``) and, elementwise, the
+  weights themselves for ``t``; the ``d``-tiles of one slab are consecutive program ids, so programs that run
+  together read the same slab's logits (through L2) and whole rows of ``X``. The ``split`` partial sums
+  ``(split, B, d)`` and totals ``(split, B)`` are added in torch: deterministic for a given configuration (no
+  atomics). No pass over the ``B·N`` logits besides the two kernels' (64 MB at B = 16, N = 10⁶).
 
 So ``X`` is read twice (once per kernel), ~8.1 ms at 4.05 TB/s for N = 10⁶: the kernels aim at that bound.
 Batches above 64 run in slices of 64 queries (each slice reads ``X`` twice again; for large batches the
@@ -40,7 +41,8 @@ Tests (``tests/priors/test_memorized_triton.py``) run an interpreted copy of thi
 ``input_precision`` says, so the ``tf32x3`` rounding is checked only by the test's CUDA part and every GPU speed
 only by ``benchmarks/gpu_memorized.py`` on a GPU. For the interpreter the kernels call Triton's builtins only
 (``tl.full``, not the ``@jit`` helpers ``tl.zeros`` or ``tl.cdiv``, which it cannot call unless triton itself
-was imported with ``TRITON_INTERPRET=1``). This module imports without triton (``layout="triton"`` then raises).
+was imported with ``TRITON_INTERPRET=1``; reductions as ``tl.reduce`` with ``tl.standard``'s combine functions,
+which is what ``tl.max``/``tl.sum`` do for float32). This module imports without triton (``layout="triton"`` then raises).
 """
 
 from __future__ import annotations
@@ -74,8 +76,10 @@ class TritonConfig:
     per program, ``block_k`` pixels per ``tl.dot`` step, ``warps``/``stages`` its ``num_warps``/``num_stages``,
     ``swap``: compute the tile as ``X_tile · x̄_tileᵀ`` (BLOCK_N × BP, the training rows as the M dimension of
     the tensor-core product) instead of ``x̄_tile · X_tileᵀ``. Weighted-sum kernel: ``sum_block_n`` rows per
-    ``tl.dot`` step, ``sum_block_d`` pixels per program, ``sum_warps``/``sum_stages``, and ``split``: the most
-    slabs the N rows are cut into (fewer when N is small: every slab holds a multiple of ``sum_block_n`` rows).
+    ``tl.dot`` step, ``sum_block_d`` pixels per program, ``sum_warps``/``sum_stages``, ``split``: the most
+    slabs the N rows are cut into (fewer when N is small: every slab holds a multiple of ``sum_block_n`` rows),
+    and ``sum_swap``: compute the partial sum as ``X_tileᵀ · wᵀ`` (BLOCK_D × BP, the pixels as the M dimension)
+    instead of ``w · X_tile``.
     Block sizes are powers of two ≥ 16 (``tl.dot`` needs each dimension ≥ 16).
 
     The defaults compile for sm_90 (Triton 3.6) without register spills at B = 16 and 64 in both precisions, with
@@ -94,6 +98,7 @@ class TritonConfig:
     sum_warps: int = 8
     sum_stages: int = 3
     split: int = 64
+    sum_swap: bool = False
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -112,18 +117,28 @@ class TritonConfig:
                 raise ValueRangeError(f"{name} must be >= 1, got {getattr(self, name)}")
 
     def label(self) -> str:
-        """Short name for tables: ``ieee n128k32w8s3 | n32d128w8s3 x64`` (the defaults)."""
-        sw = "T" if self.swap else ""
-        return (f"{self.precision} n{self.block_n}k{self.block_k}w{self.warps}s{self.stages}{sw} | "
-                f"n{self.sum_block_n}d{self.sum_block_d}w{self.sum_warps}s{self.sum_stages} x{self.split}")
+        """Short name for tables: ``ieee n128k32w8s3 | n32d128w8s3 x64`` (the defaults; ``T`` marks a swapped
+        product)."""
+        return f"{self.precision} {self.logits_label()} | {self.sum_label()}"
+
+    def logits_label(self) -> str:
+        """The logits kernel's part of :meth:`label`: ``n128k32w8s3`` (``T`` appended when swapped)."""
+        return f"n{self.block_n}k{self.block_k}w{self.warps}s{self.stages}{'T' if self.swap else ''}"
+
+    def sum_label(self) -> str:
+        """The weighted-sum kernel's part of :meth:`label`: ``n32d128w8s3 x64`` (``T`` appended when swapped)."""
+        return (f"n{self.sum_block_n}d{self.sum_block_d}w{self.sum_warps}s{self.sum_stages}"
+                f"{'T' if self.sum_swap else ''} x{self.split}")
 
 
 @_jit
-def _logits_kernel(Q, X, XN, RB, INV, LW, L, B, N, stride_q, stride_xn, stride_xd, stride_l, D: tl.constexpr,
+def _logits_kernel(Q, X, XN, RB, INV, LW, L, TM, B, N, stride_q, stride_xn, stride_xd, stride_l, D: tl.constexpr,
                    BP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, HAS_LW: tl.constexpr,
                    SWAP: tl.constexpr, PREC: tl.constexpr):
-    """``L[b, n] = LW[n] − max(0, RB[b] + XN[n] − 2 Q[b]·X[n]) · INV[b]`` for the rows of one tile."""
-    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    """``L[b, n] = LW[n] − max(0, RB[b] + XN[n] − 2 Q[b]·X[n]) · INV[b]`` for the rows of one tile, and the
+    tile's row maxima ``TM[tile, b] = max_{n in tile} L[b, n]`` (TM is (tiles, B), contiguous)."""
+    tile = tl.program_id(0)
+    rows = tile * BLOCK_N + tl.arange(0, BLOCK_N)
     rmask = rows < N
     b = tl.arange(0, BP)
     bmask = b < B
@@ -156,20 +171,25 @@ def _logits_kernel(Q, X, XN, RB, INV, LW, L, B, N, stride_q, stride_xn, stride_x
     if HAS_LW:
         logit = logit + tl.load(LW + rows, mask=rmask, other=0.0)[None, :]
     tl.store(L + b.to(tl.int64)[:, None] * stride_l + rows[None, :], logit, mask=bmask[:, None] & rmask[None, :])
+    tmax = tl.reduce(tl.where(rmask[None, :], logit, float("-inf")), 1, tl.standard._elementwise_max)
+    tl.store(TM + tile * B + b, tmax, mask=bmask)
 
 
 @_jit
-def _weighted_sum_kernel(L, M, X, P, B, N, stride_l, stride_xn, stride_xd, stride_ps, stride_pb, D: tl.constexpr,
-                         ITERS: tl.constexpr, BP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-                         PREC: tl.constexpr):
+def _weighted_sum_kernel(L, M, X, P, T, B, N, stride_l, stride_xn, stride_xd, stride_ps, stride_pb,
+                         D: tl.constexpr, ITERS: tl.constexpr, BP: tl.constexpr, BLOCK_N: tl.constexpr,
+                         BLOCK_D: tl.constexpr, SWAP: tl.constexpr, PREC: tl.constexpr):
     """``P[s, b, j] = Σ_{n in slab s} exp(L[b, n] − M[b]) X[n, j]`` for one (slab of ``ITERS·BLOCK_N`` rows,
-    pixel tile). Loop bounds are compile-time constants in both kernels (``d`` and ``ITERS`` are fixed for a
+    pixel tile), and, from the slab's first pixel tile, the slab's weight totals ``T[s, b] = Σ_{n in slab s}
+    exp(L[b, n] − M[b])`` (T is (slabs, B), contiguous; every program sums its weights elementwise, one tile
+    stores them). Loop bounds are compile-time constants in both kernels (``d`` and ``ITERS`` are fixed for a
     prior and a config: one compile each); Triton 3.6's interpreter also fails on runtime loop bounds under
     NumPy 2.4 (``int()`` of a 1-element array)."""
     pid = tl.program_id(0)
     n_dtiles = (D + BLOCK_D - 1) // BLOCK_D
     slab = pid // n_dtiles
-    cols = (pid % n_dtiles) * BLOCK_D + tl.arange(0, BLOCK_D)
+    dtile = pid % n_dtiles
+    cols = dtile * BLOCK_D + tl.arange(0, BLOCK_D)
     cmask = cols < D
     b = tl.arange(0, BP)
     bmask = b < B
@@ -177,17 +197,30 @@ def _weighted_sum_kernel(L, M, X, P, B, N, stride_l, stride_xn, stride_xd, strid
     l_ptr = L + b.to(tl.int64)[:, None] * stride_l
     nn = tl.arange(0, BLOCK_N)
     start = slab * (ITERS * BLOCK_N)
-    acc = tl.full((BP, BLOCK_D), 0.0, tl.float32)
+    if SWAP:
+        acc = tl.full((BLOCK_D, BP), 0.0, tl.float32)
+    else:
+        acc = tl.full((BP, BLOCK_D), 0.0, tl.float32)
+    wsum = tl.full((BP, BLOCK_N), 0.0, tl.float32)
     for i in range(ITERS):
         rows = start + i * BLOCK_N + nn  # < the next slab's start by construction: only the last slab needs a mask
         rmask = rows < N
         logit = tl.load(l_ptr + rows[None, :], mask=bmask[:, None] & rmask[None, :], other=float("-inf"))
         w = tl.exp(logit - m[:, None])
+        wsum += w
         xt = tl.load(X + rows.to(tl.int64)[:, None] * stride_xn + cols[None, :] * stride_xd,
                      mask=rmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
-        acc = tl.dot(w, xt, acc, input_precision=PREC)
+        if SWAP:
+            acc = tl.dot(tl.trans(xt), tl.trans(w), acc, input_precision=PREC)
+        else:
+            acc = tl.dot(w, xt, acc, input_precision=PREC)
+    if SWAP:
+        res = tl.trans(acc)
+    else:
+        res = acc
     out = P + slab.to(tl.int64) * stride_ps + b[:, None] * stride_pb + cols[None, :]
-    tl.store(out, acc, mask=bmask[:, None] & cmask[None, :])
+    tl.store(out, res, mask=bmask[:, None] & cmask[None, :])
+    tl.store(T + slab * B + b, tl.reduce(wsum, 1, tl.standard._sum_combine), mask=bmask & (dtile == 0))
 
 
 def interpreted() -> bool:
@@ -220,33 +253,40 @@ def _check(xbar, train, norms, row_bias, inv2s2, log_w) -> None:
 
 
 def logits(xbar: torch.Tensor, train: torch.Tensor, norms: torch.Tensor, row_bias: torch.Tensor,
-           inv2s2: torch.Tensor, log_w: torch.Tensor | None, config: TritonConfig) -> torch.Tensor:
-    """Kernel 1: the logits ``ℓ`` (B, N) float32 of the module docstring, for B ≤ :data:`MAX_BATCH`."""
+           inv2s2: torch.Tensor, log_w: torch.Tensor | None, config: TritonConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kernel 1: the logits ``ℓ`` (B, N) float32 of the module docstring and their row maxima ``max_n ℓ_bn``
+    (B,) (the maximum of the kernel's per-tile maxima: ``N / block_n`` numbers a row, not N), B ≤
+    :data:`MAX_BATCH`."""
     bsz, d = xbar.shape
     n = train.shape[0]
+    tiles = triton.cdiv(n, config.block_n)
     out = torch.empty((bsz, n), dtype=torch.float32, device=xbar.device)
-    _logits_kernel[(triton.cdiv(n, config.block_n),)](
-        xbar, train, norms, row_bias, inv2s2, norms if log_w is None else log_w, out,
+    tile_max = torch.empty((tiles, bsz), dtype=torch.float32, device=xbar.device)
+    _logits_kernel[(tiles,)](
+        xbar, train, norms, row_bias, inv2s2, norms if log_w is None else log_w, out, tile_max,
         bsz, n, xbar.stride(0), train.stride(0), train.stride(1), out.stride(0), D=d,
         BP=max(16, triton.next_power_of_2(bsz)), BLOCK_N=config.block_n, BLOCK_K=config.block_k,
         HAS_LW=log_w is not None, SWAP=config.swap, PREC=config.precision,
         num_warps=config.warps, num_stages=config.stages)
-    return out
+    return out, tile_max.max(0).values
 
 
-def weighted_sum(logit: torch.Tensor, m: torch.Tensor, train: torch.Tensor, config: TritonConfig) -> torch.Tensor:
-    """Kernel 2 and the sum of its partials: ``a = Σ_n e^{ℓ_n − m} x_n`` (B, d) float32, B ≤ :data:`MAX_BATCH`."""
+def weighted_sum(logit: torch.Tensor, m: torch.Tensor, train: torch.Tensor,
+                 config: TritonConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kernel 2 and the sums of its partials: ``a = Σ_n e^{ℓ_n − m} x_n`` (B, d) and ``t = Σ_n e^{ℓ_n − m}`` (B,),
+    float32, B ≤ :data:`MAX_BATCH`."""
     bsz, n = logit.shape
     d = train.shape[1]
     rows = triton.cdiv(triton.cdiv(n, config.split), config.sum_block_n) * config.sum_block_n
     split = triton.cdiv(n, rows)
     part = torch.empty((split, bsz, d), dtype=torch.float32, device=logit.device)
+    part_tot = torch.empty((split, bsz), dtype=torch.float32, device=logit.device)
     _weighted_sum_kernel[(split * triton.cdiv(d, config.sum_block_d),)](
-        logit, m, train, part, bsz, n, logit.stride(0), train.stride(0), train.stride(1),
+        logit, m, train, part, part_tot, bsz, n, logit.stride(0), train.stride(0), train.stride(1),
         part.stride(0), part.stride(1), D=d, ITERS=rows // config.sum_block_n,
         BP=max(16, triton.next_power_of_2(bsz)), BLOCK_N=config.sum_block_n, BLOCK_D=config.sum_block_d,
-        PREC=config.precision, num_warps=config.sum_warps, num_stages=config.sum_stages)
-    return part.sum(0)
+        SWAP=config.sum_swap, PREC=config.precision, num_warps=config.sum_warps, num_stages=config.sum_stages)
+    return part.sum(0), part_tot.sum(0)
 
 
 def denoise_sums(xbar: torch.Tensor, train: torch.Tensor, norms: torch.Tensor, row_bias: torch.Tensor,
@@ -264,10 +304,10 @@ def denoise_sums(xbar: torch.Tensor, train: torch.Tensor, norms: torch.Tensor, r
     xbar, row_bias, inv2s2 = xbar.contiguous(), row_bias.reshape(-1).contiguous(), inv2s2.reshape(-1).contiguous()
     sums, tots = [], []
     for a in range(0, xbar.shape[0], MAX_BATCH):
-        logit = logits(xbar[a : a + MAX_BATCH], train, norms, row_bias[a : a + MAX_BATCH],
-                       inv2s2[a : a + MAX_BATCH], log_w, config)
+        logit, m = logits(xbar[a : a + MAX_BATCH], train, norms, row_bias[a : a + MAX_BATCH],
+                          inv2s2[a : a + MAX_BATCH], log_w, config)
         # clamped like the cuBLAS path: a row whose logits are all −inf gets t = 0, not exp(−inf + inf)
-        m = logit.max(1).values.clamp_min(torch.finfo(torch.float32).min)
-        tots.append(torch.exp(logit - m[:, None]).sum(1))
-        sums.append(weighted_sum(logit, m, train, config))
+        acc, tot = weighted_sum(logit, m.clamp_min(torch.finfo(torch.float32).min), train, config)
+        sums.append(acc)
+        tots.append(tot)
     return torch.cat(sums), torch.cat(tots)

@@ -60,6 +60,8 @@ def _interpreted_kernels(monkeypatch):
 
 #: small tiles and 3 slabs: many tiles in every dimension, partial tiles at every edge (N = 300, d = 64/256)
 SMALL = mt.TritonConfig(block_n=16, block_k=16, sum_block_n=16, sum_block_d=32, split=3, swap=True)
+#: the same with both products swapped (logits and weighted sum) and 5 slabs
+SMALL_SWAPPED = dataclasses.replace(SMALL, sum_swap=True, split=5)
 SIGMAS = (0.2, 1.0, 5.0, 30.0)  # one-hot weights … weights spread over most of the set
 
 
@@ -110,11 +112,12 @@ def test_default_config_matches_cublas_layout_and_float64(batch, d, weighted):
 @pytest.mark.parametrize("batch", [5, 20])
 @pytest.mark.parametrize("d", [100, 256])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_small_tiles_split_and_swap_match(batch, d, weighted):
-    """Many tiles per dimension, several slabs, the swapped logits product; d = 100 leaves a partial tile in d
-    (for both kernels), N = 300 one in N."""
+@pytest.mark.parametrize("config", [SMALL, SMALL_SWAPPED], ids=["swap", "both-swapped"])
+def test_small_tiles_split_and_swap_match(batch, d, weighted, config):
+    """Many tiles per dimension, several slabs, the swapped logits product (and the swapped weighted sum); d = 100
+    leaves a partial tile in d (for both kernels), N = 300 one in N."""
     prior, x, sigma = _problem(300, d, batch, weighted, seed=100 + batch + d)
-    _check(prior, x, sigma, SMALL)
+    _check(prior, x, sigma, config)
 
 
 @pytest.mark.parametrize("config", [None, SMALL], ids=["default", "small"])
@@ -131,14 +134,35 @@ def test_logits_kernel_matches_float64_formula_with_clamp(config):
     shift = float(d2.median())
     d2 = d2 - shift
     row_bias = (xbar**2).sum(1) + 2.0 * (xbar.double() @ prior._center64).float() - shift
-    got = mt.logits(xbar, prior._flat, norms, row_bias, 1.0 / (2.0 * s**2), prior.log_weights.float(),
-                    config or mt.TritonConfig())
+    got, row_max = mt.logits(xbar, prior._flat, norms, row_bias, 1.0 / (2.0 * s**2), prior.log_weights.float(),
+                             config or mt.TritonConfig())
     assert 0.3 < float((d2 < 0).double().mean()) < 0.7
     ref = prior.log_weights[None] - d2.clamp(min=0.0) / (2.0 * s.double()[:, None] ** 2)
     finite = torch.isfinite(ref)
     assert torch.equal(finite, torch.isfinite(got))
     # float32 distances: absolute error ~ ε (‖x̄‖² + ‖x̄_n‖²) / 2σ² ≈ 1e-7 · 70 / 0.5; entries are O(10 … 100)
     assert float((got.double() - ref)[finite].abs().max()) < 1e-4
+    # the row maxima from the per-tile maxima: those of the stored logits exactly (a maximum has no rounding)
+    assert torch.equal(row_max, got.max(1).values)
+    assert float((row_max.double() - ref.max(1).values).abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("config", [None, SMALL, SMALL_SWAPPED], ids=["default", "small", "small-swapped"])
+@pytest.mark.parametrize("batch", [3, 20])
+def test_weighted_sum_kernel_matches_float64_sums(config, batch):
+    """Kernel 2 alone, given logits: ``a = Σ_n e^{ℓ_n − m} x_n`` and ``t = Σ_n e^{ℓ_n − m}`` against float64
+    (N = 300, d = 100: partial tiles in N and d; logits spread over ~[m − 8, m], some −inf: weight 0)."""
+    g = torch.Generator().manual_seed(batch)
+    train = torch.rand(300, 100, generator=g) * 2 - 1
+    logit = -8.0 * torch.rand(batch, 300, generator=g)
+    logit[:, ::11] = -math.inf
+    m = logit.max(1).values
+    a, t = mt.weighted_sum(logit, m, train, config or mt.TritonConfig())
+    w = torch.exp(logit.double() - m.double()[:, None])
+    a_ref, t_ref = w @ train.double(), w.sum(1)
+    assert a.shape == (batch, 100) and t.shape == (batch,)
+    assert _row_err(a, a_ref) < 1e-6
+    assert float(((t.double() - t_ref) / t_ref).abs().max()) < 1e-6
 
 
 def test_batch_above_64_runs_in_slices_and_float64_set_is_read_as_float32():
@@ -217,16 +241,59 @@ def test_default_kernels_compile_for_sm90(precision):
 
     if not (Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas").exists():
         pytest.skip("this triton has no bundled ptxas")
-    from benchmarks.gpu_memorized import _aot
+    from benchmarks.gpu_memorized import _aot, kernel_specs
 
     cfg = compiled_mt.TritonConfig(precision=precision)
     for bp in (16, 64):
-        for kernel, consts, options in (
-            (compiled_mt._logits_kernel, {"D": 4096, "BP": bp, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k,
-                                          "HAS_LW": True, "SWAP": cfg.swap, "PREC": precision},
-             {"num_warps": cfg.warps, "num_stages": cfg.stages}),
-            (compiled_mt._weighted_sum_kernel, {"D": 4096, "ITERS": 490, "BP": bp, "BLOCK_N": cfg.sum_block_n,
-                                                "BLOCK_D": cfg.sum_block_d, "PREC": precision},
-             {"num_warps": cfg.sum_warps, "num_stages": cfg.sum_stages})):
+        for kernel, consts, options in kernel_specs(cfg, bp, mt=compiled_mt).values():
             info = _aot(kernel, consts, options, 90)
             assert (info["product"] == "fma") == (precision == "ieee"), info
+
+
+def test_tune_sweep_runs_end_to_end_on_interpreted_kernels(monkeypatch, capsys):
+    """``benchmarks.gpu_memorized --grid tune``'s sweep (:func:`tune_kernels`, :func:`print_tune`) on a small set
+    with the interpreted kernels and wall-clock timing in place of CUDA events: every parameter set runs, agrees
+    with the default configuration's output to float32 rounding, and the pairings of the fastest sets are run end
+    to end (their errors against float64 are real)."""
+    import benchmarks.gpu_memorized as gm
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
+    monkeypatch.setattr(gm, "_time", lambda fn, repeats: min(_wall(fn) for _ in range(repeats)))
+    monkeypatch.setattr(gm, "TUNE_LOGITS", ({"block_n": 16, "block_k": 16}, {"block_n": 32, "block_k": 32,
+                                                                              "swap": True}))
+    monkeypatch.setattr(gm, "TUNE_SUM", ({"sum_block_n": 16, "sum_block_d": 32, "split": 3},
+                                         {"sum_block_n": 16, "sum_block_d": 16, "split": 4, "sum_swap": True},
+                                         {"sum_block_n": 32, "sum_block_d": 64, "split": 2}))
+    prior, x, sigma = _problem(300, 100, 5, True, seed=31)
+    xbar, s, work = prior._prepare(x, sigma, raw=True)
+    x64, s64, _ = prior._prepare(x.double(), sigma.double())
+    ref = prior._denoise_flat(x64, s64, torch.float64, torch.float64)[0] + prior._norms_center(torch.float64)[1]
+    seen = []
+
+    def end_to_end(cfg):
+        seen.append(cfg)
+        got = prior._denoise_raw(xbar, s, work, torch.float32, layout="triton", triton_config=cfg)
+        return {"s": 1.0, "floor_fraction": 0.5, "rel_err": _row_err(got, ref)}
+
+    res = gm.tune_kernels(prior, xbar, s, {"bandwidth_Bps": 1e9}, 2, end_to_end)
+    assert set(res) == set(gm.TUNE_PRECISIONS)
+    for prec, r in res.items():
+        assert len(r["logits"]) == 2 and len(r["sum"]) == 3
+        for v in (*r["logits"].values(), *r["sum"].values()):
+            assert "error" not in v and v["diff_vs_default"] < 1e-5 and v["s"] > 0, v
+        # the default, then the 2 × 2 pairings of the fastest sets (the default sets are not in this grid)
+        assert len(r["end_to_end"]) == 5
+        assert all(v["rel_err"] < 1e-5 for v in r["end_to_end"].values())
+    assert {c.precision for c in seen} == set(gm.TUNE_PRECISIONS)
+    gm.print_tune([{"N": 300, "batch": 5, "sigma": 1.0, "floor_s": 1e-3, "floor_bound": "memory",
+                    "triton_tune": res}])
+    out = capsys.readouterr().out
+    assert "logits kernel alone" in out and "end to end" in out
+
+
+def _wall(fn) -> float:
+    import time
+
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
