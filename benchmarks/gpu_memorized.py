@@ -71,53 +71,71 @@ TRITON_GRID = tuple(TritonConfig(precision=p, **t) for p in ("ieee", "tf32x3") f
 #: parameters are chosen for bytes in flight per SM (Little's law: ~4.8 TB/s × ~1 µs loaded latency ≈ 5 MB over
 #: 132 SMs, ≳ 40 KB an SM; a program keeps ``stages − 1`` tiles of ``rows × pixels × 4`` bytes in flight, and the
 #: smaller tiles let 2–4 programs share an SM), for longer contiguous row segments (``block_k``/``sum_block_d``
-#: × 4 bytes of each 16 KB row per step) and, for ``swap``/``sum_swap``, for the tensor-core product with the
-#: training rows (pixels) as its M dimension (Hopper's wgmma needs M ≥ 64; with B = 16 as M Triton falls back to
-#: mma.sync). ``split`` sets the weighted sum's grid, ``split × 4096 / sum_block_d`` programs: multiples of the
-#: 132 SMs (66, 132, 264) leave no partly filled last wave (64 slabs of 32 tiles = 2048 programs run as 7.8
-#: waves of 264 at two programs an SM: the last wave is 3/4 full, ~3 % of the kernel). Every set compiles for
-#: sm_90 without register spills at B = 16 in both precisions (``--compile-only --grid tune``).
+#: × 4 bytes of each 16 KB row per step), for ``swap``/``sum_swap``, the tensor-core product with the training
+#: rows (pixels) as its M dimension (Hopper's wgmma needs M ≥ 64; with B = 16 as M Triton falls back to
+#: mma.sync), and for ``tma``/``sum_tma``, Hopper's bulk copies (one instruction a tile instead of 16-byte
+#: ``cp.async`` copies from per-thread addresses). ``split`` sets the weighted sum's grid, ``split × 4096 /
+#: sum_block_d`` programs: multiples of the 132 SMs (66, 132, 264) leave no partly filled last wave (64 slabs of
+#: 32 tiles = 2048 programs run as 7.8 waves of 264 at two programs an SM: the last wave is 3/4 full, ~3 % of
+#: the kernel). Compiled for sm_90 at B = 16 (``--compile-only --grid tune``), no set spills registers in tf32x3
+#: (larger tiles, e.g. ``block_k = 256``, do); in ieee four logits sets with TMA spill 108–240 bytes.
 TUNE_PRECISIONS = ("tf32x3", "ieee")
-TUNE_LOGITS = tuple({"block_n": n, "block_k": k, "warps": w, "stages": st, "swap": sw} for n, k, w, st, sw in (
-    (128, 32, 8, 3, False),   # the default (session 6's best in tf32x3): 16 KB a stage
-    (128, 32, 4, 3, False),
-    (128, 32, 8, 4, False),   # 48 KB in flight a program
-    (128, 32, 8, 5, False),   # 64 KB in flight a program
-    (128, 64, 8, 3, False),   # 32 KB a stage, 256 B row segments
-    (128, 64, 8, 4, False),   # 64 KB in flight a program
-    (64, 64, 4, 3, False),    # 16 KB a stage, twice the programs
-    (64, 64, 4, 4, False),
-    (64, 128, 8, 3, False),   # 32 KB a stage, 512 B row segments
-    (32, 128, 4, 4, False),   # 16 KB a stage, 512 B row segments, 31,250 programs (short tail)
-    (256, 32, 8, 3, False),   # 32 KB a stage
-    (128, 32, 8, 3, True),    # swapped: X tile as the M = 128 side (wgmma)
-    (128, 32, 4, 4, True),
-    (128, 64, 8, 3, True),
-    (64, 64, 4, 3, True),
-    (64, 64, 4, 4, True),
-    (256, 32, 8, 3, True),
-    (256, 64, 8, 3, True),    # 64 KB a stage
+TUNE_LOGITS = tuple({"block_n": n, "block_k": k, "warps": w, "stages": st, "swap": sw, "tma": m}
+                    for n, k, w, st, sw, m in (
+    (128, 32, 8, 3, False, False),   # the default (session 6's best in tf32x3): 16 KB a stage
+    (128, 32, 4, 3, False, False),
+    (128, 32, 8, 4, False, False),   # 48 KB in flight a program
+    (128, 32, 8, 5, False, False),   # 64 KB in flight a program
+    (128, 64, 8, 3, False, False),   # 32 KB a stage, 256 B row segments
+    (128, 64, 8, 4, False, False),   # 64 KB in flight a program
+    (64, 64, 4, 3, False, False),    # 16 KB a stage, twice the programs
+    (64, 64, 4, 4, False, False),
+    (64, 128, 8, 3, False, False),   # 32 KB a stage, 512 B row segments
+    (32, 128, 4, 4, False, False),   # 16 KB a stage, 512 B row segments, 31,250 programs (short tail)
+    (256, 32, 8, 3, False, False),   # 32 KB a stage
+    (128, 32, 8, 3, True, False),    # swapped: X tile as the M = 128 side (wgmma)
+    (128, 32, 4, 4, True, False),
+    (128, 64, 8, 3, True, False),
+    (64, 64, 4, 3, True, False),
+    (64, 64, 4, 4, True, False),
+    (256, 32, 8, 3, True, False),
+    (256, 64, 8, 3, True, False),    # 64 KB a stage
+    (128, 32, 8, 3, False, True),    # TMA reads (one bulk copy a tile, no per-thread addresses)
+    (128, 32, 8, 4, False, True),
+    (128, 64, 8, 3, False, True),
+    (64, 64, 4, 3, False, True),
+    (64, 128, 8, 3, False, True),
+    (128, 32, 8, 3, True, True),
+    (128, 64, 8, 3, True, True),
+    (256, 32, 8, 3, True, True),
 ))
-TUNE_SUM = tuple({"sum_block_n": n, "sum_block_d": dd, "sum_warps": w, "sum_stages": st, "split": x, "sum_swap": sw}
-                 for n, dd, w, st, x, sw in (
-    (32, 128, 8, 3, 64, False),   # the default: 16 KB a stage, 2048 programs
-    (32, 128, 8, 3, 66, False),   # 2112 = 16 × 132 programs
-    (32, 128, 8, 3, 132, False),
-    (32, 128, 8, 3, 264, False),
-    (32, 128, 4, 3, 132, False),
-    (32, 128, 8, 4, 132, False),  # 48 KB in flight a program
-    (32, 128, 8, 5, 132, False),  # 64 KB in flight a program
-    (64, 128, 8, 3, 132, False),  # 32 KB a stage
-    (32, 256, 8, 3, 132, False),  # 32 KB a stage, 1 KB row segments
-    (16, 256, 4, 4, 132, False),  # 16 KB a stage, 1 KB row segments
-    (16, 512, 8, 3, 132, False),  # 32 KB a stage, 2 KB row segments
-    (64, 64, 4, 3, 132, False),   # 16 KB a stage, 4224 × 2 programs
-    (16, 128, 4, 5, 132, False),  # 8 KB a stage, 4 in flight
-    (32, 128, 8, 3, 132, True),   # swapped: pixels as the M = 128 side
-    (32, 128, 8, 4, 132, True),
-    (32, 256, 8, 3, 132, True),
-    (64, 64, 8, 4, 132, True),
-    (32, 128, 4, 4, 132, True),
+TUNE_SUM = tuple({"sum_block_n": n, "sum_block_d": dd, "sum_warps": w, "sum_stages": st, "split": x, "sum_swap": sw,
+                  "sum_tma": m} for n, dd, w, st, x, sw, m in (
+    (32, 128, 8, 3, 64, False, False),   # the default: 16 KB a stage, 2048 programs
+    (32, 128, 8, 3, 66, False, False),   # 2112 = 16 × 132 programs
+    (32, 128, 8, 3, 132, False, False),
+    (32, 128, 8, 3, 264, False, False),
+    (32, 128, 4, 3, 132, False, False),
+    (32, 128, 8, 4, 132, False, False),  # 48 KB in flight a program
+    (32, 128, 8, 5, 132, False, False),  # 64 KB in flight a program
+    (64, 128, 8, 3, 132, False, False),  # 32 KB a stage
+    (32, 256, 8, 3, 132, False, False),  # 32 KB a stage, 1 KB row segments
+    (16, 256, 4, 4, 132, False, False),  # 16 KB a stage, 1 KB row segments
+    (16, 512, 8, 3, 132, False, False),  # 32 KB a stage, 2 KB row segments
+    (64, 64, 4, 3, 132, False, False),   # 16 KB a stage, 4224 × 2 programs
+    (16, 128, 4, 5, 132, False, False),  # 8 KB a stage, 4 in flight
+    (32, 128, 8, 3, 132, True, False),   # swapped: pixels as the M = 128 side (wgmma)
+    (32, 128, 8, 4, 132, True, False),
+    (32, 256, 8, 3, 132, True, False),
+    (64, 64, 8, 4, 132, True, False),
+    (32, 128, 4, 4, 132, True, False),
+    (32, 128, 8, 3, 132, False, True),   # TMA reads
+    (32, 128, 8, 4, 132, False, True),
+    (64, 128, 8, 3, 132, False, True),
+    (32, 256, 8, 3, 132, False, True),
+    (32, 128, 8, 3, 66, False, True),
+    (32, 128, 8, 3, 132, True, True),
+    (32, 256, 8, 3, 132, True, True),
 ))
 #: fastest parameter sets of each kernel paired end to end (per precision): TUNE_TOP² configurations
 TUNE_TOP = 2
@@ -359,7 +377,13 @@ def _aot(kernel, consts: dict, options: dict, arch: int) -> dict:
     pointers = {"Q", "X", "XN", "RB", "INV", "LW", "L", "TM", "M", "P", "T"}  # float32 arrays; the rest: int32
     sig = {p.name: "constexpr" if p.name in consts else ("*fp32" if p.name in pointers else "i32")
            for p in kernel.params}
-    attrs = {(p.num,): [["tt.divisibility", 16]] for p in kernel.params if p.name not in consts}
+    if consts.get("TMA"):  # X (and Q) TMA descriptors of (BLOCK_N or BP, BLOCK_K or BLOCK_D) blocks
+        inner = consts.get("BLOCK_K", consts.get("BLOCK_D"))
+        sig["X"] = f"tensordesc<fp32[{consts['BLOCK_N']}, {inner}]>"
+        if "Q" in sig:
+            sig["Q"] = f"tensordesc<fp32[{consts['BP']}, {inner}]>"
+    attrs = {(p.num,): [["tt.divisibility", 16]] for p in kernel.params if p.name not in consts and
+             not sig[p.name].startswith("tensordesc")}
     k = triton.compile(ASTSource(kernel, sig, consts, attrs), target=GPUTarget("cuda", arch, 32), options=options)
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
     with tempfile.TemporaryDirectory() as tmp:
@@ -382,7 +406,7 @@ def tune_configs() -> tuple[TritonConfig, ...]:
 
 def kernel_specs(cfg: TritonConfig, bp: int, d: int = 4096, n: int = 1_000_000, mt=None) -> dict:
     """``{name: (kernel, constexprs, options)}`` of both kernels as a launch of ``cfg`` at (N, d) with padded batch
-    ``bp`` and log-weights compiles them (for :func:`_aot`); the kernels of module ``mt`` (default
+    ``bp`` and log-weights compiles them (for :func:`_aot`: float32 set); the kernels of module ``mt`` (default
     :mod:`geomem.priors.memorized_triton`)."""
     import triton
 
@@ -392,11 +416,12 @@ def kernel_specs(cfg: TritonConfig, bp: int, d: int = 4096, n: int = 1_000_000, 
     rows_split = triton.cdiv(triton.cdiv(n, cfg.split), cfg.sum_block_n) * cfg.sum_block_n
     return {
         "logits": (mt._logits_kernel, {"D": d, "BP": bp, "BLOCK_N": cfg.block_n, "BLOCK_K": cfg.block_k,
-                                       "HAS_LW": True, "SWAP": cfg.swap, "PREC": cfg.precision},
+                                       "HAS_LW": True, "SWAP": cfg.swap, "PREC": cfg.precision, "TMA": cfg.tma},
                    {"num_warps": cfg.warps, "num_stages": cfg.stages}),
         "weighted_sum": (mt._weighted_sum_kernel,
                          {"D": d, "ITERS": rows_split // cfg.sum_block_n, "BP": bp, "BLOCK_N": cfg.sum_block_n,
-                          "BLOCK_D": cfg.sum_block_d, "SWAP": cfg.sum_swap, "PREC": cfg.precision},
+                          "BLOCK_D": cfg.sum_block_d, "SWAP": cfg.sum_swap, "PREC": cfg.precision,
+                          "TMA": cfg.sum_tma},
                          {"num_warps": cfg.sum_warps, "num_stages": cfg.sum_stages}),
     }
 

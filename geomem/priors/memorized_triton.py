@@ -42,7 +42,8 @@ Tests (``tests/priors/test_memorized_triton.py``) run an interpreted copy of thi
 only by ``benchmarks/gpu_memorized.py`` on a GPU. For the interpreter the kernels call Triton's builtins only
 (``tl.full``, not the ``@jit`` helpers ``tl.zeros`` or ``tl.cdiv``, which it cannot call unless triton itself
 was imported with ``TRITON_INTERPRET=1``; reductions as ``tl.reduce`` with ``tl.standard``'s combine functions,
-which is what ``tl.max``/``tl.sum`` do for float32). This module imports without triton (``layout="triton"`` then raises).
+which is what ``tl.max``/``tl.sum`` do for float32). This module imports without triton (``layout="triton"`` then
+raises).
 """
 
 from __future__ import annotations
@@ -79,8 +80,10 @@ class TritonConfig:
     ``tl.dot`` step, ``sum_block_d`` pixels per program, ``sum_warps``/``sum_stages``, ``split``: the most
     slabs the N rows are cut into (fewer when N is small: every slab holds a multiple of ``sum_block_n`` rows),
     and ``sum_swap``: compute the partial sum as ``X_tileᵀ · wᵀ`` (BLOCK_D × BP, the pixels as the M dimension)
-    instead of ``w · X_tile``.
-    Block sizes are powers of two ≥ 16 (``tl.dot`` needs each dimension ≥ 16).
+    instead of ``w · X_tile``. ``tma``/``sum_tma``: the kernel reads its tiles of ``X`` through a TMA tensor
+    descriptor (Hopper's bulk copy engine: one instruction a tile, no per-thread addresses; needs 16-byte aligned
+    rows, ``d`` a multiple of 4 in float32) instead of per-thread ``cp.async`` copies. Block sizes are powers of
+    two ≥ 16 (``tl.dot`` needs each dimension ≥ 16), at most 256 where TMA reads them.
 
     The defaults compile for sm_90 (Triton 3.6) without register spills at B = 16 and 64 in both precisions, with
     ≤ 80 KiB of shared memory per program (``python -m benchmarks.gpu_memorized --compile-only``, no GPU needed).
@@ -99,6 +102,8 @@ class TritonConfig:
     sum_stages: int = 3
     split: int = 64
     sum_swap: bool = False
+    tma: bool = False
+    sum_tma: bool = False
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:
@@ -115,50 +120,66 @@ class TritonConfig:
         for name in ("stages", "sum_stages", "split"):
             if getattr(self, name) < 1:
                 raise ValueRangeError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for flag, names in (("tma", ("block_n", "block_k")), ("sum_tma", ("sum_block_n", "sum_block_d"))):
+            if getattr(self, flag) and max(getattr(self, n) for n in names) > 256:
+                raise ValueRangeError(f"{flag}=True reads blocks of at most 256 along each side (TMA's box); got "
+                                      f"{', '.join(f'{n}={getattr(self, n)}' for n in names)}")
 
     def label(self) -> str:
         """Short name for tables: ``ieee n128k32w8s3 | n32d128w8s3 x64`` (the defaults; ``T`` marks a swapped
-        product)."""
+        product, ``M`` TMA reads)."""
         return f"{self.precision} {self.logits_label()} | {self.sum_label()}"
 
     def logits_label(self) -> str:
-        """The logits kernel's part of :meth:`label`: ``n128k32w8s3`` (``T`` appended when swapped)."""
-        return f"n{self.block_n}k{self.block_k}w{self.warps}s{self.stages}{'T' if self.swap else ''}"
+        """The logits kernel's part of :meth:`label`: ``n128k32w8s3`` (``T`` appended when swapped, ``M`` with TMA)."""
+        return (f"n{self.block_n}k{self.block_k}w{self.warps}s{self.stages}{'T' if self.swap else ''}"
+                f"{'M' if self.tma else ''}")
 
     def sum_label(self) -> str:
-        """The weighted-sum kernel's part of :meth:`label`: ``n32d128w8s3 x64`` (``T`` appended when swapped)."""
+        """The weighted-sum kernel's part of :meth:`label`: ``n32d128w8s3 x64`` (``T`` appended when swapped, ``M``
+        with TMA)."""
         return (f"n{self.sum_block_n}d{self.sum_block_d}w{self.sum_warps}s{self.sum_stages}"
-                f"{'T' if self.sum_swap else ''} x{self.split}")
+                f"{'T' if self.sum_swap else ''}{'M' if self.sum_tma else ''} x{self.split}")
 
 
 @_jit
 def _logits_kernel(Q, X, XN, RB, INV, LW, L, TM, B, N, stride_q, stride_xn, stride_xd, stride_l, D: tl.constexpr,
                    BP: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, HAS_LW: tl.constexpr,
-                   SWAP: tl.constexpr, PREC: tl.constexpr):
+                   SWAP: tl.constexpr, PREC: tl.constexpr, TMA: tl.constexpr):
     """``L[b, n] = LW[n] − max(0, RB[b] + XN[n] − 2 Q[b]·X[n]) · INV[b]`` for the rows of one tile, and the
-    tile's row maxima ``TM[tile, b] = max_{n in tile} L[b, n]`` (TM is (tiles, B), contiguous)."""
+    tile's row maxima ``TM[tile, b] = max_{n in tile} L[b, n]`` (TM is (tiles, B), contiguous). With ``TMA``,
+    ``X`` and ``Q`` are tensor descriptors with blocks ``(BLOCK_N, BLOCK_K)`` and ``(BP, BLOCK_K)`` (rows past
+    N or B read as 0), else pointers."""
     tile = tl.program_id(0)
     rows = tile * BLOCK_N + tl.arange(0, BLOCK_N)
     rmask = rows < N
     b = tl.arange(0, BP)
     bmask = b < B
     kk = tl.arange(0, BLOCK_K)
-    x_ptr = X + rows.to(tl.int64)[:, None] * stride_xn + kk[None, :] * stride_xd
-    q_ptr = Q + b[:, None] * stride_q + kk[None, :]
+    if not TMA:
+        x_ptr = X + rows.to(tl.int64)[:, None] * stride_xn + kk[None, :] * stride_xd
+    if not TMA:
+        q_ptr = Q + b[:, None] * stride_q + kk[None, :]
     if SWAP:
         acc = tl.full((BLOCK_N, BP), 0.0, tl.float32)
     else:
         acc = tl.full((BP, BLOCK_N), 0.0, tl.float32)
     for k0 in range(0, D, BLOCK_K):
         kmask = (k0 + kk) < D
-        xt = tl.load(x_ptr, mask=rmask[:, None] & kmask[None, :], other=0.0).to(tl.float32)
-        q = tl.load(q_ptr, mask=bmask[:, None] & kmask[None, :], other=0.0)
+        if TMA:
+            xt = X.load([tile * BLOCK_N, k0]).to(tl.float32)
+        else:
+            xt = tl.load(x_ptr, mask=rmask[:, None] & kmask[None, :], other=0.0).to(tl.float32)
+            x_ptr += BLOCK_K * stride_xd
+        if TMA:
+            q = Q.load([0, k0])
+        else:
+            q = tl.load(q_ptr, mask=bmask[:, None] & kmask[None, :], other=0.0)
+            q_ptr += BLOCK_K
         if SWAP:
             acc = tl.dot(xt, tl.trans(q), acc, input_precision=PREC)
         else:
             acc = tl.dot(q, tl.trans(xt), acc, input_precision=PREC)
-        x_ptr += BLOCK_K * stride_xd
-        q_ptr += BLOCK_K
     if SWAP:
         dots = tl.trans(acc)
     else:
@@ -178,12 +199,13 @@ def _logits_kernel(Q, X, XN, RB, INV, LW, L, TM, B, N, stride_q, stride_xn, stri
 @_jit
 def _weighted_sum_kernel(L, M, X, P, T, B, N, stride_l, stride_xn, stride_xd, stride_ps, stride_pb,
                          D: tl.constexpr, ITERS: tl.constexpr, BP: tl.constexpr, BLOCK_N: tl.constexpr,
-                         BLOCK_D: tl.constexpr, SWAP: tl.constexpr, PREC: tl.constexpr):
+                         BLOCK_D: tl.constexpr, SWAP: tl.constexpr, PREC: tl.constexpr, TMA: tl.constexpr):
     """``P[s, b, j] = Σ_{n in slab s} exp(L[b, n] − M[b]) X[n, j]`` for one (slab of ``ITERS·BLOCK_N`` rows,
     pixel tile), and, from the slab's first pixel tile, the slab's weight totals ``T[s, b] = Σ_{n in slab s}
     exp(L[b, n] − M[b])`` (T is (slabs, B), contiguous; every program sums its weights elementwise, one tile
-    stores them). Loop bounds are compile-time constants in both kernels (``d`` and ``ITERS`` are fixed for a
-    prior and a config: one compile each); Triton 3.6's interpreter also fails on runtime loop bounds under
+    stores them). With ``TMA``, ``X`` is a tensor descriptor with blocks ``(BLOCK_N, BLOCK_D)``. Loop bounds are
+    compile-time constants in both kernels (``d`` and ``ITERS`` are fixed for a prior and a config: one compile
+    each); Triton 3.6's interpreter also fails on runtime loop bounds under
     NumPy 2.4 (``int()`` of a 1-element array)."""
     pid = tl.program_id(0)
     n_dtiles = (D + BLOCK_D - 1) // BLOCK_D
@@ -208,8 +230,11 @@ def _weighted_sum_kernel(L, M, X, P, T, B, N, stride_l, stride_xn, stride_xd, st
         logit = tl.load(l_ptr + rows[None, :], mask=bmask[:, None] & rmask[None, :], other=float("-inf"))
         w = tl.exp(logit - m[:, None])
         wsum += w
-        xt = tl.load(X + rows.to(tl.int64)[:, None] * stride_xn + cols[None, :] * stride_xd,
-                     mask=rmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
+        if TMA:
+            xt = X.load([start + i * BLOCK_N, dtile * BLOCK_D]).to(tl.float32)
+        else:
+            xt = tl.load(X + rows.to(tl.int64)[:, None] * stride_xn + cols[None, :] * stride_xd,
+                         mask=rmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
         if SWAP:
             acc = tl.dot(tl.trans(xt), tl.trans(w), acc, input_precision=PREC)
         else:
@@ -252,6 +277,19 @@ def _check(xbar, train, norms, row_bias, inv2s2, log_w) -> None:
             raise ShapeError(f"{name} must hold {size} float32 numbers, got {tuple(t.shape)} {t.dtype}")
 
 
+def _set_arg(t: torch.Tensor, tma: bool, block: tuple[int, int]):
+    """A matrix (the set, or the queries) as a kernel argument: the tensor (a pointer), or with ``tma`` a TMA
+    descriptor of blocks ``block``."""
+    if not tma:
+        return t
+    if t.stride(1) != 1 or (t.stride(0) * t.element_size()) % 16 or t.data_ptr() % 16:
+        raise ValueRangeError(f"TMA reads need row-major matrices with 16-byte aligned rows (d = {t.shape[1]} "
+                              f"{t.dtype}, strides {t.stride()}); use tma=False / sum_tma=False")
+    from triton.tools.tensor_descriptor import TensorDescriptor
+
+    return TensorDescriptor.from_tensor(t, list(block))
+
+
 def logits(xbar: torch.Tensor, train: torch.Tensor, norms: torch.Tensor, row_bias: torch.Tensor,
            inv2s2: torch.Tensor, log_w: torch.Tensor | None, config: TritonConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """Kernel 1: the logits ``ℓ`` (B, N) float32 of the module docstring and their row maxima ``max_n ℓ_bn``
@@ -262,11 +300,14 @@ def logits(xbar: torch.Tensor, train: torch.Tensor, norms: torch.Tensor, row_bia
     tiles = triton.cdiv(n, config.block_n)
     out = torch.empty((bsz, n), dtype=torch.float32, device=xbar.device)
     tile_max = torch.empty((tiles, bsz), dtype=torch.float32, device=xbar.device)
+    bp = max(16, triton.next_power_of_2(bsz))
     _logits_kernel[(tiles,)](
-        xbar, train, norms, row_bias, inv2s2, norms if log_w is None else log_w, out, tile_max,
+        _set_arg(xbar, config.tma, (bp, config.block_k)), _set_arg(train, config.tma, (config.block_n, config.block_k)),
+        norms, row_bias, inv2s2,
+        norms if log_w is None else log_w, out, tile_max,
         bsz, n, xbar.stride(0), train.stride(0), train.stride(1), out.stride(0), D=d,
-        BP=max(16, triton.next_power_of_2(bsz)), BLOCK_N=config.block_n, BLOCK_K=config.block_k,
-        HAS_LW=log_w is not None, SWAP=config.swap, PREC=config.precision,
+        BP=bp, BLOCK_N=config.block_n, BLOCK_K=config.block_k,
+        HAS_LW=log_w is not None, SWAP=config.swap, PREC=config.precision, TMA=config.tma,
         num_warps=config.warps, num_stages=config.stages)
     return out, tile_max.max(0).values
 
@@ -282,10 +323,12 @@ def weighted_sum(logit: torch.Tensor, m: torch.Tensor, train: torch.Tensor,
     part = torch.empty((split, bsz, d), dtype=torch.float32, device=logit.device)
     part_tot = torch.empty((split, bsz), dtype=torch.float32, device=logit.device)
     _weighted_sum_kernel[(split * triton.cdiv(d, config.sum_block_d),)](
-        logit, m, train, part, part_tot, bsz, n, logit.stride(0), train.stride(0), train.stride(1),
-        part.stride(0), part.stride(1), D=d, ITERS=rows // config.sum_block_n,
+        logit, m, _set_arg(train, config.sum_tma, (config.sum_block_n, config.sum_block_d)), part, part_tot, bsz, n,
+        logit.stride(0), train.stride(0), train.stride(1), part.stride(0), part.stride(1), D=d,
+        ITERS=rows // config.sum_block_n,
         BP=max(16, triton.next_power_of_2(bsz)), BLOCK_N=config.sum_block_n, BLOCK_D=config.sum_block_d,
-        SWAP=config.sum_swap, PREC=config.precision, num_warps=config.sum_warps, num_stages=config.sum_stages)
+        SWAP=config.sum_swap, PREC=config.precision, TMA=config.sum_tma, num_warps=config.sum_warps,
+        num_stages=config.sum_stages)
     return part.sum(0), part_tot.sum(0)
 
 

@@ -62,6 +62,8 @@ def _interpreted_kernels(monkeypatch):
 SMALL = mt.TritonConfig(block_n=16, block_k=16, sum_block_n=16, sum_block_d=32, split=3, swap=True)
 #: the same with both products swapped (logits and weighted sum) and 5 slabs
 SMALL_SWAPPED = dataclasses.replace(SMALL, sum_swap=True, split=5)
+#: tiles read through TMA descriptors (both kernels; rows past N and queries past B read as zeros), unswapped
+SMALL_TMA = dataclasses.replace(SMALL, swap=False, tma=True, sum_tma=True)
 SIGMAS = (0.2, 1.0, 5.0, 30.0)  # one-hot weights … weights spread over most of the set
 
 
@@ -112,7 +114,7 @@ def test_default_config_matches_cublas_layout_and_float64(batch, d, weighted):
 @pytest.mark.parametrize("batch", [5, 20])
 @pytest.mark.parametrize("d", [100, 256])
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("config", [SMALL, SMALL_SWAPPED], ids=["swap", "both-swapped"])
+@pytest.mark.parametrize("config", [SMALL, SMALL_SWAPPED, SMALL_TMA], ids=["swap", "both-swapped", "tma"])
 def test_small_tiles_split_and_swap_match(batch, d, weighted, config):
     """Many tiles per dimension, several slabs, the swapped logits product (and the swapped weighted sum); d = 100
     leaves a partial tile in d (for both kernels), N = 300 one in N."""
@@ -120,7 +122,7 @@ def test_small_tiles_split_and_swap_match(batch, d, weighted, config):
     _check(prior, x, sigma, config)
 
 
-@pytest.mark.parametrize("config", [None, SMALL], ids=["default", "small"])
+@pytest.mark.parametrize("config", [None, SMALL, SMALL_TMA], ids=["default", "small", "tma"])
 def test_logits_kernel_matches_float64_formula_with_clamp(config):
     """Kernel 1 alone against ``log π_n − max(0, β_b + ‖x̄_n‖² − 2 x̄_b·x_n) / 2σ_b²`` in float64 (d = 100: a
     partial tile in d). The row bias is lowered by the median ‖x_b − x_n‖² so that the clamp at 0 acts on about
@@ -147,7 +149,8 @@ def test_logits_kernel_matches_float64_formula_with_clamp(config):
     assert float((row_max.double() - ref.max(1).values).abs().max()) < 1e-4
 
 
-@pytest.mark.parametrize("config", [None, SMALL, SMALL_SWAPPED], ids=["default", "small", "small-swapped"])
+@pytest.mark.parametrize("config", [None, SMALL, SMALL_SWAPPED, SMALL_TMA],
+                         ids=["default", "small", "small-swapped", "tma"])
 @pytest.mark.parametrize("batch", [3, 20])
 def test_weighted_sum_kernel_matches_float64_sums(config, batch):
     """Kernel 2 alone, given logits: ``a = Σ_n e^{ℓ_n − m} x_n`` and ``t = Σ_n e^{ℓ_n − m}`` against float64
@@ -165,10 +168,11 @@ def test_weighted_sum_kernel_matches_float64_sums(config, batch):
     assert float(((t.double() - t_ref) / t_ref).abs().max()) < 1e-6
 
 
-def test_batch_above_64_runs_in_slices_and_float64_set_is_read_as_float32():
+@pytest.mark.parametrize("config", [SMALL, SMALL_TMA], ids=["small", "tma"])
+def test_batch_above_64_runs_in_slices_and_float64_set_is_read_as_float32(config):
     prior, x, sigma = _problem(150, 64, 70, True, seed=7, train_dtype=torch.float64)
     assert prior._flat.dtype == torch.float64
-    _check(prior, x, sigma, SMALL)
+    _check(prior, x, sigma, config)
 
 
 def test_spread_weights_are_exercised():
@@ -194,9 +198,14 @@ def test_bad_use_raises_clear_errors(monkeypatch):
     x64, s64, work64 = prior._prepare(x.double(), sigma.double(), raw=True)
     with pytest.raises(ValueRangeError, match="layout='xc,wx'"):
         prior._denoise_raw(x64, s64, work64, torch.float64, layout="triton")
-    for bad in ({"precision": "tf32"}, {"block_n": 24}, {"sum_block_d": 8}, {"warps": 3}, {"split": 0}):
+    for bad in ({"precision": "tf32"}, {"block_n": 24}, {"sum_block_d": 8}, {"warps": 3}, {"split": 0},
+                {"tma": True, "block_n": 512}, {"sum_tma": True, "sum_block_d": 512}):
         with pytest.raises(ValueRangeError):
             mt.TritonConfig(**bad)
+    odd, xo, so = _problem(50, 9, 2, False, seed=5)  # d = 9: rows of 36 bytes, not 16-byte aligned
+    xbo, sbo, wo = odd._prepare(xo, so, raw=True)
+    with pytest.raises(ValueRangeError, match="16-byte aligned"):
+        odd._denoise_raw(xbo, sbo, wo, torch.float32, layout="triton", triton_config=SMALL_TMA)
     xbar, s, work = prior._prepare(x, sigma, raw=True)
     norms = prior._norms_center(work)[0]
     with pytest.raises(ShapeError, match="norms"):
@@ -211,7 +220,9 @@ def test_bad_use_raises_clear_errors(monkeypatch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the compiled kernels)")
 @pytest.mark.parametrize("precision", ["ieee", "tf32x3"])
-@pytest.mark.parametrize("tiles", [{}, {"swap": True, "warps": 8}], ids=["default", "swap8"])
+@pytest.mark.parametrize("tiles", [{}, {"swap": True, "warps": 8},
+                                   {"tma": True, "sum_tma": True, "sum_swap": True, "split": 132}],
+                         ids=["default", "swap8", "tma"])
 def test_compiled_kernels_on_cuda_match(precision, tiles, monkeypatch):
     """The real (compiled) kernels at d = 4096 on the GPU, both precisions, with log-weights, through
     _denoise_raw; at σ = 30 and 60 the weights spread (σ = 1: one-hot). Batch 20 pads to 32 rows."""
@@ -259,11 +270,11 @@ def test_tune_sweep_runs_end_to_end_on_interpreted_kernels(monkeypatch, capsys):
 
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
     monkeypatch.setattr(gm, "_time", lambda fn, repeats: min(_wall(fn) for _ in range(repeats)))
-    monkeypatch.setattr(gm, "TUNE_LOGITS", ({"block_n": 16, "block_k": 16}, {"block_n": 32, "block_k": 32,
-                                                                              "swap": True}))
+    monkeypatch.setattr(gm, "TUNE_LOGITS", ({"block_n": 16, "block_k": 16},
+                                            {"block_n": 32, "block_k": 32, "swap": True, "tma": True}))
     monkeypatch.setattr(gm, "TUNE_SUM", ({"sum_block_n": 16, "sum_block_d": 32, "split": 3},
                                          {"sum_block_n": 16, "sum_block_d": 16, "split": 4, "sum_swap": True},
-                                         {"sum_block_n": 32, "sum_block_d": 64, "split": 2}))
+                                         {"sum_block_n": 32, "sum_block_d": 64, "split": 2, "sum_tma": True}))
     prior, x, sigma = _problem(300, 100, 5, True, seed=31)
     xbar, s, work = prior._prepare(x, sigma, raw=True)
     x64, s64, _ = prior._prepare(x.double(), sigma.double())
@@ -277,7 +288,7 @@ def test_tune_sweep_runs_end_to_end_on_interpreted_kernels(monkeypatch, capsys):
 
     res = gm.tune_kernels(prior, xbar, s, {"bandwidth_Bps": 1e9}, 2, end_to_end)
     assert set(res) == set(gm.TUNE_PRECISIONS)
-    for prec, r in res.items():
+    for r in res.values():
         assert len(r["logits"]) == 2 and len(r["sum"]) == 3
         for v in (*r["logits"].values(), *r["sum"].values()):
             assert "error" not in v and v["diff_vs_default"] < 1e-5 and v["s"] > 0, v
