@@ -269,9 +269,10 @@ def tune_kernels(prior: MemorizedPrior, xbar: torch.Tensor, s: torch.Tensor, rat
     output deviates from the default's by < 1e-4 (relative to the largest entry: rounding is ~1e-7, a wrong
     kernel O(1)); ``best``: the fastest end to end.
 
-    Per kernel: ``s``, ``compile_s``, ``set_Bps`` (``N·d·4`` bytes / s: the kernel reads the set once),
-    ``bandwidth_fraction`` (of the copy bandwidth measured in this run), ``diff_vs_default`` (logits; for the
-    weighted sum the larger of ``a``'s and ``t``'s)."""
+    Per kernel (its host function :func:`~geomem.priors.memorized_triton.logits` or ``weighted_sum``: the launch
+    and the small torch reduction of its per-tile outputs): ``s``, ``compile_s``, ``set_Bps`` (``N·d·4`` bytes /
+    s: the kernel reads the set once), ``bandwidth_fraction`` (of the copy bandwidth measured in this run),
+    ``diff_vs_default`` (logits; for the weighted sum the larger of ``a``'s and ``t``'s)."""
     from geomem.priors.memorized_triton import logits, weighted_sum  # (sys.modules: the tests' interpreted copy)
 
     n, d = prior.n_train, prior.dim
@@ -288,13 +289,16 @@ def tune_kernels(prior: MemorizedPrior, xbar: torch.Tensor, s: torch.Tensor, rat
             res["bandwidth_fraction"] = res["set_Bps"] / rates["bandwidth_Bps"]
         return res
 
-    out = {}
-    for prec in TUNE_PRECISIONS:
+    def e2e(res: dict, cfg: TritonConfig) -> None:
+        res["end_to_end"][cfg.label()] = {**end_to_end(cfg), "logits_label": cfg.logits_label(),
+                                          "sum_label": cfg.sum_label()}
+
+    def sweep(prec: str, res: dict) -> None:  # fills res as it goes: what ran survives a later failure
         base = TritonConfig(precision=prec)
+        e2e(res, base)
         logit_ref, m_ref = logits(xbar, train, norms, row_bias, inv2s2, lw, base)
         m_ref = m_ref.clamp_min(torch.finfo(torch.float32).min)
         a_ref, t_ref = weighted_sum(logit_ref, m_ref, train, base)
-        res = {"logits": {}, "sum": {}, "end_to_end": {}}
         for params in TUNE_LOGITS:
             cfg = dataclasses.replace(base, **params)
             r = rate(_timed(lambda cfg=cfg: logits(xbar, train, norms, row_bias, inv2s2, lw, cfg), repeats))
@@ -303,6 +307,7 @@ def tune_kernels(prior: MemorizedPrior, xbar: torch.Tensor, s: torch.Tensor, rat
                 r["diff_vs_default"] = max(_rel_diff(got, logit_ref), _rel_diff(gm, m_ref))
                 del got
             res["logits"][cfg.logits_label()] = {**r, "params": params}
+            print(json.dumps({"tune": prec, "kernel": "logits", "set": cfg.logits_label(), **r}), flush=True)
         for params in TUNE_SUM:
             cfg = dataclasses.replace(base, **params)
             r = rate(_timed(lambda cfg=cfg, lg=logit_ref, m=m_ref: weighted_sum(lg, m, train, cfg), repeats))
@@ -310,22 +315,31 @@ def tune_kernels(prior: MemorizedPrior, xbar: torch.Tensor, s: torch.Tensor, rat
                 a, t = weighted_sum(logit_ref, m_ref, train, cfg)
                 r["diff_vs_default"] = max(_rel_diff(a, a_ref), _rel_diff(t, t_ref))
             res["sum"][cfg.sum_label()] = {**r, "params": params}
+            print(json.dumps({"tune": prec, "kernel": "sum", "set": cfg.sum_label(), **r}), flush=True)
 
         def fastest(table: dict) -> list[dict]:
             ok = sorted((v for v in table.values() if v.get("diff_vs_default", 1.0) < 1e-4), key=lambda v: v["s"])
             return [v["params"] for v in ok[:TUNE_TOP]]
-        configs = [base] + [dataclasses.replace(base, **lp, **sp) for lp in fastest(res["logits"])
-                            for sp in fastest(res["sum"])]
-        for cfg in dict.fromkeys(configs):  # the default may be among the pairings
-            res["end_to_end"][cfg.label()] = {**end_to_end(cfg), "logits_label": cfg.logits_label(),
-                                              "sum_label": cfg.sum_label()}
+        for lp in fastest(res["logits"]):
+            for sp in fastest(res["sum"]):
+                cfg = dataclasses.replace(base, **lp, **sp)
+                if cfg.label() not in res["end_to_end"]:  # the default may be among the pairings
+                    e2e(res, cfg)
+
+    out = {}
+    for prec in TUNE_PRECISIONS:
+        res = out[prec] = {"logits": {}, "sum": {}, "end_to_end": {}}
+        try:
+            sweep(prec, res)
+        except Exception as exc:  # noqa: BLE001  (recorded; e.g. a CUDA error that ends the context)
+            res["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
         timed = [(v["s"], k) for k, v in res["end_to_end"].items() if "s" in v]
         if timed:
             name = min(timed)[1]
             res["best"] = {"config": name, "s": res["end_to_end"][name]["s"],
                            "floor_fraction": res["end_to_end"][name]["floor_fraction"]}
-        out[prec] = res
-        print(json.dumps({"tune": prec, **res}), flush=True)
+        print(json.dumps({"tune": prec, "end_to_end": res["end_to_end"], "best": res.get("best"),
+                          "error": res.get("error")}), flush=True)
     return out
 
 
@@ -336,6 +350,8 @@ def print_tune(rows: list[dict]) -> None:
         for prec, res in row.get("triton_tune", {}).items():
             print(f"\n== N = {row['N']:,}, B = {row['batch']}, sigma = {row['sigma']}, {prec}: floor "
                   f"{row['floor_s'] * 1e3:.2f} ms ({row['floor_bound']})")
+            if "error" in res:
+                print(f"the sweep stopped early: {res['error']}")
             for kernel in ("logits", "sum"):
                 print(f"{kernel + ' kernel alone':<24} {'ms':>8} {'GB/s':>7} {'% copy bw':>9} {'diff vs default':>15}"
                       f" {'compile s':>9}")
