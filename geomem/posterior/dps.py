@@ -75,11 +75,27 @@ class DPSConfig(Settings):
             raise ValueRangeError(f"sigma_min ({self.sigma_min}) must be below sigma_max ({self.sigma_max})")
 
 
+#: ``‖r‖ = γ√(2φ)`` is floored at 1e-30 in the Chung step, i.e. ``φ`` at ``½·10⁻⁶⁰``
+_PHI_FLOOR = 0.5e-60
+
+
 def _fused(device: torch.device) -> bool:
     """Whether the step's update runs as fused kernels (``lerp``, ``addcmul``): off the CPU, where every kernel
     launch costs about as much as the tiny update itself. On the CPU the written-out formulas run, so CPU
     results stay what they were, bit for bit."""
     return device.type != "cpu"
+
+
+def _finite_rows(x: torch.Tensor, fused: bool) -> torch.Tensor:
+    """``(B,)`` bool on ``x``'s device: chain ``b``'s state is finite (float64: its squared norm does not overflow,
+    which the memorized prior needs). Narrower floats: ``max |x| ≤ finfo.max`` (NaN propagates through the max, so
+    a NaN entry fails it), one reduction kernel when ``fused`` (``abs`` + ``amax`` on the CPU, faster there; the
+    same answer). No host synchronization."""
+    flat = x.flatten(1)
+    if x.dtype == torch.float64:
+        return torch.isfinite((flat**2).sum(1))
+    top = torch.linalg.vector_norm(flat, ord=math.inf, dim=1) if fused else flat.abs().amax(1)
+    return top <= torch.finfo(x.dtype).max
 
 
 def dps(
@@ -111,7 +127,6 @@ def dps(
     # φ per step and the divergence flags stay on the chains' device and are read back once at the end: no
     # host synchronization per step (the frozen chains are masked on the device too)
     phis: list[torch.Tensor] = []
-    diverged = torch.zeros(chains, dtype=torch.bool, device=x.device)
     column = (-1, *([1] * len(model_shape)))
     fused = _fused(x.device)
 
@@ -126,8 +141,12 @@ def dps(
 
         iterator = tqdm(iterator, desc=f"DPS ({config.guidance})", unit="step")
     gamma = likelihood.gamma
+    # per-step numbers on the host, once: the loop reads no device value and converts nothing per step
+    levels = sigmas.tolist()
+    chung_scale = config.zeta * 2.0 * gamma / math.sqrt(2.0)  # ζ·2γ/‖r‖ = chung_scale/√φ
+    bads: list[torch.Tensor] = []
     for i in iterator:
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+        s, s_next = levels[i], levels[i + 1]
         guided = i >= start
         store: dict = {}
         if guided and config.guidance in ("chung", "likelihood"):
@@ -142,41 +161,42 @@ def dps(
             first = (gamma * torch.sqrt(2.0 * phis[0].double())).clamp_min(1e-30)
             phi_limit = (config.divergence_factor * first) ** 2 / (2.0 * gamma**2)
 
-        target = x0
-        if guided and config.guidance == "likelihood":
-            target = x0 - config.likelihood_scale * s**2 * vjp  # x̂₀ + σ² ∇ log p(y|x̂₀): φ carries 1/γ²
         ratio = s_next / s
         spread = s_next * math.sqrt(max(1.0 - ratio**2, 0.0))
         if fused:  # the same formulas in fewer kernels (rounding differs from the CPU form)
+            target = x0
+            if guided and config.guidance == "likelihood":
+                target = torch.add(x0, vjp, alpha=-config.likelihood_scale * s**2)
             x = torch.lerp(target, x, ratio**2 if config.stochastic else ratio)
             if config.stochastic:
                 x.add_(noise.normal(), alpha=spread)
-        elif config.stochastic:
-            x = target + ratio**2 * (x - target) + spread * noise.normal()
+            if guided and config.guidance == "chung":  # x −= (ζ·2γ/√2) vjp / √φ, φ floored: one kernel for x
+                x.addcmul_(vjp, phi.clamp_min(_PHI_FLOOR).rsqrt().reshape(column), value=-chung_scale)
+            elif guided and config.guidance == "normalized":
+                inv = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reciprocal().reshape(column)
+                x.addcmul_(grad0, inv, value=-config.eta * math.sqrt(d))
         else:
-            x = target + ratio * (x - target)
-
-        if guided and config.guidance == "chung":  # ∇‖r‖²/‖r‖ = 2γ ∇φ / √(2φ)
-            if fused:
-                scale = (config.zeta * 2.0 * gamma) / torch.sqrt(2.0 * phi).clamp_min(1e-30)
-                x.addcmul_(vjp, scale.to(x.dtype).reshape(column), value=-1.0)
+            target = x0
+            if guided and config.guidance == "likelihood":
+                target = x0 - config.likelihood_scale * s**2 * vjp  # x̂₀ + σ² ∇ log p(y|x̂₀): φ carries 1/γ²
+            if config.stochastic:
+                x = target + ratio**2 * (x - target) + spread * noise.normal()
             else:
+                x = target + ratio * (x - target)
+            if guided and config.guidance == "chung":  # ∇‖r‖²/‖r‖ = 2γ ∇φ / √(2φ)
                 norm = torch.sqrt(2.0 * phi).clamp_min(1e-30).to(x.dtype).reshape(column)
                 x = x - config.zeta * (2.0 * gamma * vjp) / norm
-        elif guided and config.guidance == "normalized":
-            gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
-            x = x - config.eta * math.sqrt(d) * grad0 / gnorm
+            elif guided and config.guidance == "normalized":
+                gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
+                x = x - config.eta * math.sqrt(d) * grad0 / gnorm
 
-        # few device operations, no host synchronization: this bookkeeping is most of the sampler's own time
-        if x.dtype == torch.float64:  # non-finite, or overflowing when squared
-            bad = ~torch.isfinite((x.flatten(1) ** 2).sum(1))
-        else:  # a narrower float's squares cannot overflow float64: non-finite is the same test (NaN propagates)
-            bad = ~(x.flatten(1).abs().amax(1) <= torch.finfo(x.dtype).max)
-        bad |= phis[i] > phi_limit
+        # divergence, on the device with no host synchronization: a non-finite state, or φ past its limit
+        # bad = not finite, or φ > limit: for bools (False < True) that is the one comparison finite ≤ (φ > limit)
+        bad = torch.le(_finite_rows(x, fused), phi > phi_limit)
         if likelihood.parameterization is not None:
             # guidance drove the chain far beyond the velocity clamp (6σ of noise allowed at this level)
             bad |= clamped_mask(x, likelihood, CLAMP_MARGIN + 6.0 * s_next)
-        diverged |= bad
+        bads.append(bad)
         # freeze diverged chains at a finite value so the batch stays usable (on the device, no sync)
         x.masked_fill_(bad.reshape(column), 0.0)
         if callback is not None:
@@ -185,7 +205,7 @@ def dps(
     denoised = prior.denoise(x, float(sigmas[-1])).detach()
     history = np.zeros((len(sigmas), chains))  # the last row: the samples' own misfit, set below
     history[:-1] = gamma * np.sqrt(2.0 * torch.stack(phis).double().cpu().numpy())
-    diverged = diverged.cpu().numpy()
+    diverged = torch.stack(bads).any(0).cpu().numpy()
     result = finish("dps", x, likelihood, diverged, started, g0, f0,
                     info={"guidance": config.guidance, "steps": config.steps, "seeds": noise.seeds,
                           "sigmas": sigmas.tolist()},
