@@ -197,52 +197,65 @@ def count_ops(den: Denoiser, lik, device: str, short: int = 11, long: int = 31) 
     return out
 
 
-def run(quick: bool, device: str = "cpu", physics: str = "devito", priors: list[str] | None = None) -> dict:
-    from geomem.posterior.dps import DPSConfig, dps
-
+def run(quick: bool, device: str = "cpu", physics: str = "devito", priors: list[str] | None = None,
+        compiled: bool = False) -> dict:
+    """Every prior of ``priors`` (default both) with the eager step; with ``compiled`` also with the step
+    through ``torch.compile`` (``dps(..., compiled=True)``), as further rows."""
     cfg = dict(QUICK if quick else FULL)
     if priors is not None:
         unknown = sorted(set(priors) - set(FULL["priors"]))
         if unknown:
             raise ValueError(f"unknown DPS prior(s) {unknown}; choose from {', '.join(FULL['priors'])}")
         cfg["priors"] = list(priors)
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     rows = []
     for prior in cfg["priors"]:
         den, misfit = build(prior, cfg["size"], cfg["n_shots"], physics, device)
-        clock = Clock(sync)
-        tden, tmis = TimedDenoiser(den, clock), timed_likelihood(misfit, clock)
-        steps, marks = [], []
-
-        def callback(i, x, x0, steps=steps, marks=marks, clock=clock):
-            sync()
-            now = time.perf_counter()
-            steps.append({"wall": now - marks[-1], **clock.take()})
-            marks.append(now)
-
-        dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device)  # warm-up (first calls, compile caches)
-        clock.take()
-        marks.append(time.perf_counter())
-        t0 = marks[0]
-        dps(tden, tmis, 1, DPSConfig(steps=cfg["steps"]), seed=0, device=device, callback=callback)
-        sync()
-        total = time.perf_counter() - t0
-        parts = ("denoiser", "vjp", "physics", "denoiser+vjp")
-        for s in steps:
-            s["overhead"] = s["wall"] - sum(s[k] for k in parts)
-        wall = np.array([s["wall"] for s in steps])
-        row = {"prior": prior, "physics": physics, "device": device, "steps": cfg["steps"],
-               "n_shots": cfg["n_shots"], "size": cfg["size"], "step_wall": summarize(list(wall)),
-               "seconds_per_sample": total, "chains_per_hour": 3600.0 / total}
-        for k in (*parts, "overhead"):
-            vals = [s[k] for s in steps]
-            row[f"time_{k}"] = summarize(vals)
-            row[f"{k}_fraction"] = float(np.sum(vals) / np.sum(wall))
-        row["overhead_target_met"] = bool(row["overhead_fraction"] <= 0.10)
-        if physics == "placeholder":  # the Devito physics would make the counting run as long as the timed one
-            row["per_step"] = count_ops(den, misfit, device)
-        rows.append(row)
+        for comp in (False, True) if compiled else (False,):
+            row = time_steps(den, misfit, cfg, device, comp)
+            row.update({"prior": prior, "physics": physics})
+            if physics == "placeholder" and not comp:  # Devito physics: the counting run would take as long again
+                row["per_step"] = count_ops(den, misfit, device)
+            rows.append(row)
     return {"config": cfg, "rows": rows}
+
+
+def time_steps(den: Denoiser, misfit, cfg: dict, device: str, compiled: bool) -> dict:
+    """One timed chain (after a warm-up chain of 2 steps): per-step split and totals (module docstring)."""
+    from geomem.posterior.dps import DPSConfig, dps
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    clock = Clock(sync)
+    tden, tmis = TimedDenoiser(den, clock), timed_likelihood(misfit, clock)
+    steps, marks = [], []
+
+    def callback(i, x, x0):
+        sync()
+        now = time.perf_counter()
+        steps.append({"wall": now - marks[-1], **clock.take()})
+        marks.append(now)
+
+    # warm-up (first calls, compile caches; the compiled step's graph for a guided step)
+    dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device, compiled=compiled)
+    clock.take()
+    marks.append(time.perf_counter())
+    t0 = marks[0]
+    res = dps(tden, tmis, 1, DPSConfig(steps=cfg["steps"]), seed=0, device=device, callback=callback,
+              compiled=compiled)
+    sync()
+    total = time.perf_counter() - t0
+    parts = ("denoiser", "vjp", "physics", "denoiser+vjp")
+    for s in steps:
+        s["overhead"] = s["wall"] - sum(s[k] for k in parts)
+    wall = np.array([s["wall"] for s in steps])
+    row = {"device": device, "steps": cfg["steps"], "n_shots": cfg["n_shots"], "size": cfg["size"],
+           "compiled_step": bool(res.info["compiled_step"]), "step_wall": summarize(list(wall)),
+           "seconds_per_sample": total, "chains_per_hour": 3600.0 / total}
+    for k in (*parts, "overhead"):
+        vals = [s[k] for s in steps]
+        row[f"time_{k}"] = summarize(vals)
+        row[f"{k}_fraction"] = float(np.sum(vals) / np.sum(wall))
+    row["overhead_target_met"] = bool(row["overhead_fraction"] <= 0.10)
+    return row
 
 
 def table(result: dict) -> list[list[str]]:
@@ -251,7 +264,8 @@ def table(result: dict) -> list[list[str]]:
         split = ", ".join(f"{k} {100 * r[f'{k}_fraction']:.0f}%" for k in
                           ("denoiser", "vjp", "denoiser+vjp", "physics", "overhead") if r[f"{k}_fraction"] > 0
                           or k == "overhead")
-        out.append([f"dps {r['prior']} {r['device']}", f"{r['size']}² {r['n_shots']} shots ({r['physics']})",
+        name = f"dps {r['prior']} {r['device']}" + (" compiled step" if r.get("compiled_step") else "")
+        out.append([name, f"{r['size']}² {r['n_shots']} shots ({r['physics']})",
                     f"{1e3 * r['step_wall']['median']:.4g} ms/step [{1e3 * r['step_wall']['q1']:.4g}-"
                     f"{1e3 * r['step_wall']['q3']:.4g}]", split,
                     f"{r['seconds_per_sample']:.3g} s/sample ({r['steps']} steps)",

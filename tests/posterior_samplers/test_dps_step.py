@@ -156,3 +156,44 @@ def test_a_fused_step_costs_eleven_operations_and_no_host_read(monkeypatch):
     assert per_step.get("host_reads", {}).get("sampler", 0) == 0
     assert per_step["host_reads"]["denoiser"] == 1
     assert per_step.get("transfers", {}) == {}  # all on the CPU: nothing crosses devices
+
+
+@pytest.mark.parametrize(("kw", "parameterized"), [
+    ({"zeta": 0.2}, False),
+    ({"guidance": "likelihood"}, False),
+    ({"guidance": "normalized", "eta": 0.05, "stochastic": False, "guidance_start": 0.5}, True),
+    ({"zeta": 1e6, "divergence_factor": 10.0}, True),
+])
+def test_compiled_step_is_the_eager_fused_step(monkeypatch, kw, parameterized):
+    """``dps(..., compiled=True)`` (torch.compile of ``_device_step``; on the CPU its C++ backend) follows the eager
+    fused step to float64 rounding, divergence flags included (the last case diverges everywhere)."""
+    from geomem.geology.parameterization import Parameterization
+
+    monkeypatch.setattr(importlib.import_module("geomem.posterior.dps"), "_fused", lambda device: True)
+    prior, lik = _problem()
+    if parameterized:
+        lik = Likelihood(lik.operator, lik.y, GAMMA, Parameterization(1.5, 4.5))
+    cfg = DPSConfig(steps=10, sigma_min=0.2, sigma_max=5.0, **kw)
+    eager = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64)
+    comp = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64, compiled=True)
+    assert comp.info["compiled_step"] and not eager.info["compiled_step"]
+    np.testing.assert_array_equal(comp.diverged, eager.diverged)
+    np.testing.assert_allclose(comp.samples, eager.samples, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(comp.history, eager.history, rtol=1e-10, atol=1e-12)
+
+
+def test_a_step_that_does_not_compile_falls_back_to_the_eager_one(monkeypatch):
+    mod = importlib.import_module("geomem.posterior.dps")
+    monkeypatch.setattr(mod, "_fused", lambda device: True)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(mod, "_compiled_step", lambda: broken)
+    prior, lik = _problem()
+    cfg = DPSConfig(steps=6, sigma_min=0.2, sigma_max=5.0, zeta=0.2)
+    eager = dps(prior, lik, 2, cfg, seed=1, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="no compiler here"):
+        fallback = dps(prior, lik, 2, cfg, seed=1, dtype=torch.float64, compiled=True)
+    assert not fallback.info["compiled_step"]
+    np.testing.assert_allclose(fallback.samples, eager.samples, rtol=1e-10, atol=1e-12)
