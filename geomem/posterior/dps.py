@@ -229,9 +229,7 @@ def dps(
                     phi, phi_limit, table[i], rule, likelihood.parameterization is not None)
             try:
                 x, bad = step_fn(*args)
-            except Exception as err:  # noqa: BLE001 (any compiler failure: the eager fused step is the fallback)
-                if bads:  # it ran before: an error now is not a compilation failure
-                    raise
+            except Exception as err:  # noqa: BLE001 (a compiler failure; anything else fails again just below)
                 warnings.warn(f"torch.compile of the DPS step failed ({type(err).__name__}: {err}); "
                               f"running the eager fused step", RuntimeWarning, stacklevel=2)
                 step_fn = None

@@ -158,24 +158,27 @@ def test_a_fused_step_costs_eleven_operations_and_no_host_read(monkeypatch):
     assert per_step.get("transfers", {}) == {}  # all on the CPU: nothing crosses devices
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(("kw", "parameterized"), [
     ({"zeta": 0.2}, False),
     ({"guidance": "likelihood"}, False),
     ({"guidance": "normalized", "eta": 0.05, "stochastic": False, "guidance_start": 0.5}, True),
     ({"zeta": 1e6, "divergence_factor": 10.0}, True),
 ])
-def test_compiled_step_is_the_eager_fused_step(monkeypatch, kw, parameterized):
-    """``dps(..., compiled=True)`` (torch.compile of ``_device_step``; on the CPU its C++ backend) follows the eager
-    fused step to float64 rounding, divergence flags included (the last case diverges everywhere)."""
+def test_compiled_step_is_the_eager_fused_step(monkeypatch, kw, parameterized, device):
+    """``dps(..., compiled=True)`` (torch.compile of ``_device_step``; on the CPU its C++ backend, on a GPU Triton)
+    follows the eager fused step to float64 rounding, divergence flags included (the last case diverges
+    everywhere)."""
     from geomem.geology.parameterization import Parameterization
 
     monkeypatch.setattr(importlib.import_module("geomem.posterior.dps"), "_fused", lambda device: True)
     prior, lik = _problem()
+    prior.to(device)
     if parameterized:
         lik = Likelihood(lik.operator, lik.y, GAMMA, Parameterization(1.5, 4.5))
     cfg = DPSConfig(steps=10, sigma_min=0.2, sigma_max=5.0, **kw)
-    eager = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64)
-    comp = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64, compiled=True)
+    eager = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64, device=device)
+    comp = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64, compiled=True, device=device)
     assert comp.info["compiled_step"] and not eager.info["compiled_step"]
     np.testing.assert_array_equal(comp.diverged, eager.diverged)
     np.testing.assert_allclose(comp.samples, eager.samples, rtol=1e-10, atol=1e-12)
