@@ -6,8 +6,9 @@
 Reads each folder's metrics.json (scores of every posterior: memorization rate under the primary criterion with
 its held-out and leave-one-out nulls, RMSE / SSIM of the posterior mean, coverage of 90 % intervals, misfit/noise:
 the median over the chains, as compare reports it) and samples_<truth>_n<N>.npz (the learned posterior's
-misfit/noise per chain: median, range and how many chains are at or under 1.2), then the energy distances and
-the wall time.
+misfit/noise per chain: mean, median, range and how many chains are at or under 1.2), then the energy distances,
+the learned sampler's gradients per sample and, where it selected chains (`select_levels`), the effective sample
+size and the number of lineages left after each selection, and the wall time.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def rows_of(run: Path) -> tuple[list[list[str]], list[str]]:
             if f.is_file() and "learned__misfit" in np.load(f).files:
                 mis = data_misfit_vs_noise(np.load(f)["learned__misfit"], float(t["gamma"]),
                                            np.load(run / f"truth_{tag}.npz")["y"].size)
-                per_chain = (f"{np.median(mis):.2f} [{mis.min():.2f}, {mis.max():.2f}], "
+                per_chain = (f"mean {mis.mean():.2f}, median {np.median(mis):.2f} [{mis.min():.2f}, {mis.max():.2f}], "
                              f"{int((mis <= 1.2).sum())}/{len(mis)} ≤ 1.2")
             for kind in ORDER:
                 if kind not in q:
@@ -54,6 +55,14 @@ def rows_of(run: Path) -> tuple[list[list[str]], list[str]]:
                              per_chain if kind == "learned" else ""])
             notes.append(f"{spec}, N = {n}: energy distance (km/s) " + ", ".join(
                 f"{k} {v:.2f}" for k, v in s["quality"]["energy_distance"].items()))
+            info = s.get("sampler_info", {}).get("learned", {})
+            if info:
+                picks = zip(info.get("select_after", []), info.get("select_ess", []), info.get("select_beta", []),
+                            info.get("select_lineages", []), strict=True)
+                sel = "".join(f"; selection after level {k}: ESS {e:.1f}, β {b:.2g}, {g} lineages"
+                              for k, e, b, g in picks)
+                notes.append(f"{spec}, N = {n}: learned sampler {info.get('gradients_per_sample')} gradients per "
+                             f"sample{sel}")
     notes.append(f"{run}: sampler {m['sampler']}, wall {m['wall_time_s']:.0f} s")
     return rows, notes
 

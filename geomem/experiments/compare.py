@@ -115,6 +115,7 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
                               for k, p in posts.items()}
                 write_npz(run.path / f"samples_{tag}_n{n}.npz", **velocities,
                           **{f"{k}__misfit": p.misfit for k, p in posts.items()}, **histories, **arrays)
+                scores["sampler_info"] = {k: sampler_summary(p.info) for k, p in posts.items() if p.info}
                 metrics["truths"][spec]["sizes"][str(n)] = scores
     metrics["wall_time_s"] = time.time() - t_start
     run.write_metrics(metrics)
@@ -122,6 +123,16 @@ def run_compare(config: CompareConfig, out: str | Path, progress: bool = True) -
 
     metrics["report"] = str(write_report(run.path))
     return metrics
+
+
+SAMPLER_SUMMARY = ("gradients_per_sample", "forwards_per_sample", "wall_time_s", "ess", "min_ess", "start_ess",
+                   "select_after", "select_beta", "select_ess", "select_lineages", "ancestors")
+
+
+def sampler_summary(info: dict) -> dict:
+    """The entries of a sampler's ``info`` that say what it cost and how much its weights or selections kept
+    (effective sample sizes, lineages): small, JSON-able, copied into ``metrics.json``."""
+    return {k: np.asarray(info[k]).tolist() for k in SAMPLER_SUMMARY if k in info}
 
 
 def schedule(post) -> np.ndarray:

@@ -31,6 +31,22 @@ down to σ ≈ 0.1) ``c`` shrinks there by ×0.32 per level of 10 moves and, gro
 still 20–100× too small at the last level, which then barely moves from ``x̂₀`` (docs/posterior.md, "The finite-σ
 tilt"). ``step_reset = True`` starts every level at ``step_init`` instead.
 
+Likelihood-tempered selection (``select_levels = S > 0``; population annealing, a heuristic). The annealing
+never moves a chain between basins: a chain whose ``x̂₀`` fell into a wrong basin at the upper levels (FWI: a
+local minimum of the misfit) stays there, at several times the noise level, while the others reach it. After
+``S`` levels spread evenly over the schedule (after level ``⌊K j/(S+1)⌋ − 1``, ``j = 1 … S``) the chains are
+resampled (systematic) with weights ``w_i ∝ exp(−β φ(x₀ᵢ))``, ``β ∈ (0, 1]`` the largest with
+``(Σw)²/Σw² ≥ select_ess · chains`` (adaptive tempering: β = 1 when the full likelihood weights already keep
+that many). A copy keeps its own noise stream (chain ``i``'s generator stays with slot ``i``), so copies
+diverge at the next re-noising. Why weights of this form: between two chains the posterior ratio is
+``exp(−Δφ)`` times the prior ratio, and at FWI data sizes ``Δφ`` between a trapped chain and a free one is
+thousands of nats; the tempering caps how many chains one selection removes. It is not an SMC correction of
+the Gaussian stand-in (the DAPS levels already carry the full likelihood; no prior density is used), so
+it biases the population towards lower misfit than the posterior's spread: read ``info["select_ess"]``,
+``info["select_beta"]`` and ``info["ancestors"]`` (the starting chain each returned chain descends from; its
+number of distinct values is how many independent lineages the samples hold). ``history`` is kept per
+lineage (rows permuted with the chains).
+
 Cost per sample: ``K (mala_steps + 1)`` likelihood gradients (one at each new ``x̂₀``), ``K`` denoiser calls.
 """
 
@@ -73,6 +89,8 @@ class AnnealedConfig(Settings):
     start_sigma: float = field(default=1.0, metadata={"gt": 0})  # σ the schedule starts from after it
     draw_steps: int = field(default=32, metadata={"min": 2})  # Heun steps of each unconditional prior draw
     draw_sigma_max: float = field(default=80.0, metadata={"gt": 0})  # where the prior draws start (EDM's 80)
+    select_levels: int = field(default=0, metadata={"min": 0})  # likelihood-tempered selections (0: off)
+    select_ess: float = field(default=0.5, metadata={"gt": 0, "max": 1})  # ESS kept per selection / chains
 
     def __post_init__(self):
         super().__post_init__()
@@ -81,11 +99,20 @@ class AnnealedConfig(Settings):
         if self.prior_draws and not self.sigma_min < self.start_sigma <= self.sigma_max:
             raise ValueRangeError(f"start_sigma ({self.start_sigma}) must lie in (sigma_min, sigma_max] = "
                                   f"({self.sigma_min}, {self.sigma_max}] with prior_draws > 0")
+        if self.select_levels > self.steps - 1:
+            raise ValueRangeError(f"select_levels ({self.select_levels}) must be below steps ({self.steps}): "
+                                  "selections happen between levels")
 
     @property
     def top_sigma(self) -> float:
         """The σ the annealing schedule starts from."""
         return self.start_sigma if self.prior_draws else self.sigma_max
+
+    @property
+    def selection_after(self) -> tuple[int, ...]:
+        """The levels after whose MALA moves the chains are selected: ``⌊K j/(S+1)⌋ − 1``, ``j = 1 … S``."""
+        s = self.select_levels
+        return tuple(sorted({self.steps * j // (s + 1) - 1 for j in range(1, s + 1)}))
 
 
 def annealed(
@@ -111,6 +138,9 @@ def annealed(
     else:
         x = float(sigmas[0]) * noise.normal()
     history = np.zeros((len(sigmas), chains))
+    ancestors = np.arange(chains)
+    selections = {"select_after": list(config.selection_after), "select_beta": [], "select_ess": [],
+                  "select_lineages": []}
     c = None
     first = None
     for k, s in enumerate(sigmas):
@@ -125,10 +155,43 @@ def annealed(
         state = mala_moves(likelihood, state, x0_hat, r, config.mala_steps, noise, config.adapt_rate)
         c = state.c
         history[k] = misfit_norm(likelihood, state.phi)
+        if k in config.selection_after:
+            j = len(selections["select_beta"])
+            rows, beta, ess = tempered_selection(state.phi.double().cpu().numpy(), config.select_ess,
+                                                 np.random.default_rng([int(seed), 3, j]))
+            state, history[: k + 1], ancestors = state.select(rows), history[: k + 1, rows], ancestors[rows]
+            selections["select_beta"].append(beta)
+            selections["select_ess"].append(ess)
+            selections["select_lineages"].append(int(len(np.unique(ancestors))))
         x = state.z if k == len(sigmas) - 1 else state.z + float(sigmas[k + 1]) * noise.normal()
+    select_info = {**selections, "ancestors": ancestors.tolist()} if config.select_levels else {}
     return finish("annealed", x, likelihood, ~np.isfinite(history[-1]), started, g0, f0,
-                  info={"steps": config.steps, "sigmas": sigmas.tolist(), "seeds": noise.seeds, **start_info},
+                  info={"steps": config.steps, "sigmas": sigmas.tolist(), "seeds": noise.seeds, **start_info,
+                        **select_info},
                   history=history, first_misfit=first, divergence_factor=config.divergence_factor)
+
+
+def tempered_selection(phi: np.ndarray, ess_fraction: float, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, float, float]:
+    """Systematic resample of the chains with weights ``exp(−β φ)``, ``β ∈ (0, 1]`` the largest whose effective
+    sample size ``(Σw)²/Σw²`` is at least ``ess_fraction · len(φ)`` (bisection on ``log β``, which assumes the ESS
+    falls as ``β`` grows: tempered weights). Non-finite ``φ`` (diverged chains) get weight 0. Returns
+    ``(rows, β, ESS)``; with no finite
+    ``φ`` the chains are kept as they are (``β = 0``, ESS = ``len(φ)``)."""
+    phi = np.where(np.isfinite(phi), phi, np.inf)
+    n = len(phi)
+    if not np.isfinite(phi).any():
+        return np.arange(n), 0.0, float(n)
+    target = ess_fraction * n
+    if ess_of(-phi) >= target:
+        beta = 1.0
+    else:
+        lo, hi = -60.0, 0.0  # log β: ESS(e^lo) ≥ target (spread of φ·1e-26 is nil), ESS(e^hi) < target
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if ess_of(-math.exp(mid) * phi) >= target else (lo, mid)
+        beta = math.exp(lo)
+    return systematic_resample(-beta * phi, rng), beta, ess_of(-beta * phi)
 
 
 def resampled_start(prior: Denoiser, likelihood: Likelihood, chains: int, config: AnnealedConfig, seed: int,

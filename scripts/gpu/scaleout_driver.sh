@@ -12,11 +12,17 @@
 #               at a time, on the second GPU — into RUN_DIR/compare_<name>
 # Writes RUN_DIR/driver.log (stage stamps) and, once every stage but the background sweep is over, RUN_DIR/driver.done.
 # Usage (repository root, environment of scripts/gpu/install.sh): scripts/gpu/scaleout_driver.sh RUN_DIR [PRIOR ...]
+# Environment: STAGES (default "tests dask memorized sweep compare": the stages to run, in the order above);
+# COMPARE_SET (space-separated `key=value` overrides appended to every compare command, e.g.
+# "sampler.annealed.select_levels=3").
 set -uo pipefail
 RUN=$1
 shift
 PRIORS=("${@:-n1000 n50}")
 read -r -a PRIORS <<< "${PRIORS[*]}"
+read -r -a STAGES <<< "${STAGES:-tests dask memorized sweep compare}"
+read -r -a COMPARE_SET <<< "${COMPARE_SET:-}"
+wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
 mkdir -p "$RUN"
 export PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR=/tmp/geomem-inductor
 NGPU=$(nvidia-smi -L 2>/dev/null | wc -l)
@@ -32,16 +38,24 @@ limited() {  # limited SECONDS LOG COMMAND...: run COMMAND with a time limit, ou
 stamp "scaleout driver: $NGPU GPU(s), $CORES cores, $W workers per Dask cluster, priors ${PRIORS[*]}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 uptime
-stamp "tests of the memorized denoiser on the GPU (the CUDA ones: cuBLAS layouts and the compiled Triton kernels)"
-limited 180 "$RUN/tests.log" python3 -m pytest -q -p no:cacheprovider tests/priors/test_memorized.py \
-  tests/priors/test_memorized_triton.py
-stamp dask
-limited 240 "$RUN/dask.log" python3 -m benchmarks.gpu_dask --workers 1 2 4 8 "$W" --repeats 2 --out "$RUN/dask.json"
-stamp memorized
-limited 300 "$RUN/memorized.log" python3 -m benchmarks.gpu_memorized --sizes 1000000 --out "$RUN/memorized.json"
-stamp "sweep n50_w32 (background, GPU 0)"
-CUDA_VISIBLE_DEVICES=0 setsid nohup bash scripts/gpu/sweep_50k_driver.sh runs/sweep50k data/configs/sweep_50k.toml \
-  n50_w32 > runs/sweep50k.driver.log 2>&1 < /dev/null &
+if wants tests; then
+  stamp "tests of the memorized denoiser on the GPU (the CUDA ones: cuBLAS layouts and the compiled Triton kernels)"
+  limited 180 "$RUN/tests.log" python3 -m pytest -q -p no:cacheprovider tests/priors/test_memorized.py \
+    tests/priors/test_memorized_triton.py
+fi
+if wants dask; then
+  stamp dask
+  limited 240 "$RUN/dask.log" python3 -m benchmarks.gpu_dask --workers 1 2 4 8 "$W" --repeats 2 --out "$RUN/dask.json"
+fi
+if wants memorized; then
+  stamp memorized
+  limited 300 "$RUN/memorized.log" python3 -m benchmarks.gpu_memorized --sizes 1000000 --out "$RUN/memorized.json"
+fi
+if wants sweep; then
+  stamp "sweep n50_w32 (background, GPU 0)"
+  CUDA_VISIBLE_DEVICES=0 setsid nohup bash scripts/gpu/sweep_50k_driver.sh runs/sweep50k data/configs/sweep_50k.toml \
+    n50_w32 > runs/sweep50k.driver.log 2>&1 < /dev/null &
+fi
 COMPARE_GPU=$(( NGPU > 1 ? 1 : 0 ))
 compare_one() {  # compare_one PRIOR: one learned prior against its memorized twin
   local name
@@ -49,10 +63,12 @@ compare_one() {  # compare_one PRIOR: one learned prior against its memorized tw
   stamp "compare $1"
   export CUDA_VISIBLE_DEVICES=$COMPARE_GPU
   limited 1800 "$RUN/compare_$name.log" python3 -m geomem.cli compare \
-    -c data/configs/compare_gpu.toml "priors=[\"$1\"]" "workers=$W" --out "$RUN/compare_$name"
+    -c data/configs/compare_gpu.toml "priors=[\"$1\"]" "workers=$W" "${COMPARE_SET[@]}" --out "$RUN/compare_$name"
   stamp "compare $1 done"
 }
-if [ "$NGPU" -gt 1 ] && [ "$CORES" -ge 32 ]; then
+if ! wants compare; then
+  :
+elif [ "$NGPU" -gt 1 ] && [ "$CORES" -ge 32 ]; then
   for (( i = 0; i < ${#PRIORS[@]}; i += 2 )); do
     compare_one "${PRIORS[$i]}" &
     [ $(( i + 1 )) -lt ${#PRIORS[@]} ] && compare_one "${PRIORS[$(( i + 1 ))]}" &
