@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python -m benchmarks [--quick] [--cases memorized,devito,dps,training,linearized,gradient]
                                            [--device cpu|cuda] [--dps-physics auto|devito|placeholder]
+                                           [--dps-priors learned,memorized] [--dps-compiled]
                                            [--out benchmarks/results/<machine>.json]
 
 Every case does warm-up calls, then repeats, and reports medians with quartiles and min/max (see
@@ -26,12 +27,13 @@ CASES = ("memorized", "devito", "dps", "training", "linearized", "gradient")
 SCHEMA_VERSION = 1
 
 
-def _case_kwargs(name: str, device: str, has_devito: bool, dps_physics: str = "auto") -> dict:
+def _case_kwargs(name: str, device: str, has_devito: bool, dps_physics: str = "auto",
+                 dps_priors: list[str] | None = None, dps_compiled: bool = False) -> dict:
     if name == "memorized":
         return {"device": device}
     if name == "dps":
         physics = ("devito" if has_devito else "placeholder") if dps_physics == "auto" else dps_physics
-        return {"device": device, "physics": physics}
+        return {"device": device, "physics": physics, "priors": dps_priors, "compiled": dps_compiled}
     return {}
 
 
@@ -43,12 +45,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dps-physics", default="auto", choices=["auto", "devito", "placeholder"],
                     help="DPS case physics: Devito (auto: where installed) or the placeholder ½‖x‖², which times "
                          "the networks and the sampler alone")
+    ap.add_argument("--dps-priors", default="learned,memorized",
+                    help="DPS case priors, comma-separated subset of learned,memorized")
+    ap.add_argument("--dps-compiled", action="store_true",
+                    help="DPS case: also time each prior with its step through torch.compile (dps(compiled=True))")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/<machine>.json)")
     args = ap.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
         ap.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    dps_priors = [p.strip() for p in args.dps_priors.split(",") if p.strip()]
+    if not dps_priors or set(dps_priors) - {"learned", "memorized"}:
+        ap.error(f"--dps-priors takes learned and/or memorized, got {args.dps_priors!r}")
 
     import torch
 
@@ -75,7 +84,8 @@ def main(argv: list[str] | None = None) -> dict:
         mod = importlib.import_module(f"benchmarks.case_{name}")
         t = time.perf_counter()
         print(f"[{name}] running ...", file=sys.stderr, flush=True)
-        res = mod.run(args.quick, **_case_kwargs(name, args.device, has_devito, args.dps_physics))
+        res = mod.run(args.quick, **_case_kwargs(name, args.device, has_devito, args.dps_physics, dps_priors,
+                                                    args.dps_compiled))
         result["seconds"][name] = time.perf_counter() - t
         result["cases"][name] = res
         rows += mod.table(res)

@@ -14,7 +14,17 @@ and for the memorized prior of 50 random models. Instrumentation, without touchi
 Steps are delimited by the sampler's ``callback``; statistics are over the steps of the chain. A posterior
 sample's time also includes the final denoise and misfit after the last step. Target: overhead ≤ 10 % of
 the step. On a GPU machine without Devito (``physics="placeholder"``) the misfit is replaced by
-``φ = ½‖x‖²`` on the device (negligible cost), so the network part is timed on the GPU and physics is not.
+``φ = ½‖x‖²`` (``F`` the identity, evaluated on the host like the real physics, with the same copies to and
+from the device; negligible cost), so the network part is timed on the GPU and physics is not.
+
+Operation counts (untimed, any device; with the placeholder physics only): a separate run under a
+``TorchDispatchMode`` counts, per step and per phase (``sampler``: DPS's own update and bookkeeping;
+``denoiser``; ``physics``), the ATen operations that launch work (views and allocations left out: on a GPU
+each counted one is a kernel launch or a copy), the host reads of a tensor value (``item``/``float``/``bool``:
+on a GPU each is a synchronization) and the copies between devices. Per-step numbers are the difference
+between a run of 31 and one of 11 steps, divided by 20 (after a warm-up run), so set-up, caches filled once
+and the final denoise drop out. On a launch-bound GPU step (the memorized prior at N = 50) the sampler's
+share of the operations is close to its share of the time.
 """
 
 from __future__ import annotations
@@ -118,45 +128,134 @@ def build(prior: str, size: int, n_shots: int, physics: str, device: str):
     return den, Likelihood(op, y, 1.0, Parameterization(1.5, 4.5))
 
 
-def run(quick: bool, device: str = "cpu", physics: str = "devito") -> dict:
+#: ATen operations that launch no device work (views, metadata, allocation without initialization)
+NO_LAUNCH = frozenset({"view", "_reshape_alias", "reshape", "detach", "expand", "as_strided", "t", "transpose",
+                       "select", "slice", "unsqueeze", "squeeze", "alias", "permute", "unbind", "lift_fresh",
+                       "_unsafe_view", "empty", "empty_like", "empty_strided", "split", "unflatten", "flatten"})
+
+
+def count_ops(den: Denoiser, lik, device: str, short: int = 11, long: int = 31) -> dict:
+    """Operations, host reads and cross-device copies per DPS step, by phase (module docstring)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
     from geomem.posterior.dps import DPSConfig, dps
 
-    cfg = QUICK if quick else FULL
-    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    class Counter(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.phase = ["sampler"]
+            self.n: dict[tuple[str, str], int] = {}
+
+        def add(self, kind: str) -> None:
+            key = (self.phase[-1], kind)
+            self.n[key] = self.n.get(key, 0) + 1
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            name = func.__name__.split(".")[0]
+            if name == "_local_scalar_dense":
+                self.add("host_reads")
+            elif name not in NO_LAUNCH:
+                self.add("ops")
+                dst = kwargs.get("device") if name == "_to_copy" else (args[1].device if name == "copy_" else None)
+                if dst is not None and torch.device(dst) != args[0].device:
+                    self.add("transfers")
+            return func(*args, **kwargs)
+
+    counter = Counter()
+
+    class CountedDenoiser(Denoiser):
+        def __init__(self, inner):
+            self.inner, self.model_shape = inner, inner.model_shape
+
+        def _in(self, phase, fn, *a):
+            counter.phase.append(phase)
+            try:
+                return fn(*a)
+            finally:
+                counter.phase.pop()
+
+        def denoise(self, x, sigma):
+            return self._in("denoiser", self.inner.denoise, x, sigma)
+
+        def denoise_and_vjp(self, x, sigma, cotangent_fn):
+            return self._in("denoiser", self.inner.denoise_and_vjp, x, sigma,
+                            lambda d: self._in("physics", cotangent_fn, d))
+
+    def totals(steps: int) -> dict:
+        counter.n = {}
+        with counter:
+            dps(CountedDenoiser(den), lik, 1, DPSConfig(steps=steps), seed=0, device=device)
+        return dict(counter.n)
+
+    totals(2)  # warm-up: one-off host reads (the prior's cached norms) stay out of the difference
+    a, b = totals(short), totals(long)
+    keys = sorted(set(a) | set(b))
+    out: dict = {}
+    for phase, kind in keys:
+        out.setdefault(kind, {})[phase] = (b.get((phase, kind), 0) - a.get((phase, kind), 0)) / (long - short)
+    return out
+
+
+def run(quick: bool, device: str = "cpu", physics: str = "devito", priors: list[str] | None = None,
+        compiled: bool = False) -> dict:
+    """Every prior of ``priors`` (default both) with the eager step; with ``compiled`` also with the step
+    through ``torch.compile`` (``dps(..., compiled=True)``), as further rows."""
+    cfg = dict(QUICK if quick else FULL)
+    if priors is not None:
+        unknown = sorted(set(priors) - set(FULL["priors"]))
+        if unknown:
+            raise ValueError(f"unknown DPS prior(s) {unknown}; choose from {', '.join(FULL['priors'])}")
+        cfg["priors"] = list(priors)
     rows = []
     for prior in cfg["priors"]:
         den, misfit = build(prior, cfg["size"], cfg["n_shots"], physics, device)
-        clock = Clock(sync)
-        tden, tmis = TimedDenoiser(den, clock), timed_likelihood(misfit, clock)
-        steps, marks = [], []
-
-        def callback(i, x, x0, steps=steps, marks=marks, clock=clock):
-            sync()
-            now = time.perf_counter()
-            steps.append({"wall": now - marks[-1], **clock.take()})
-            marks.append(now)
-
-        dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device)  # warm-up (first calls, compile caches)
-        clock.take()
-        marks.append(time.perf_counter())
-        t0 = marks[0]
-        dps(tden, tmis, 1, DPSConfig(steps=cfg["steps"]), seed=0, device=device, callback=callback)
-        sync()
-        total = time.perf_counter() - t0
-        parts = ("denoiser", "vjp", "physics", "denoiser+vjp")
-        for s in steps:
-            s["overhead"] = s["wall"] - sum(s[k] for k in parts)
-        wall = np.array([s["wall"] for s in steps])
-        row = {"prior": prior, "physics": physics, "device": device, "steps": cfg["steps"],
-               "n_shots": cfg["n_shots"], "size": cfg["size"], "step_wall": summarize(list(wall)),
-               "seconds_per_sample": total, "chains_per_hour": 3600.0 / total}
-        for k in (*parts, "overhead"):
-            vals = [s[k] for s in steps]
-            row[f"time_{k}"] = summarize(vals)
-            row[f"{k}_fraction"] = float(np.sum(vals) / np.sum(wall))
-        row["overhead_target_met"] = bool(row["overhead_fraction"] <= 0.10)
-        rows.append(row)
+        for comp in (False, True) if compiled else (False,):
+            row = time_steps(den, misfit, cfg, device, comp)
+            row.update({"prior": prior, "physics": physics})
+            if physics == "placeholder" and not comp:  # Devito physics: the counting run would take as long again
+                row["per_step"] = count_ops(den, misfit, device)
+            rows.append(row)
     return {"config": cfg, "rows": rows}
+
+
+def time_steps(den: Denoiser, misfit, cfg: dict, device: str, compiled: bool) -> dict:
+    """One timed chain (after a warm-up chain of 2 steps): per-step split and totals (module docstring)."""
+    from geomem.posterior.dps import DPSConfig, dps
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    clock = Clock(sync)
+    tden, tmis = TimedDenoiser(den, clock), timed_likelihood(misfit, clock)
+    steps, marks = [], []
+
+    def callback(i, x, x0):
+        sync()
+        now = time.perf_counter()
+        steps.append({"wall": now - marks[-1], **clock.take()})
+        marks.append(now)
+
+    # warm-up (first calls, compile caches; the compiled step's graph for a guided step)
+    dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device, compiled=compiled)
+    clock.take()
+    marks.append(time.perf_counter())
+    t0 = marks[0]
+    res = dps(tden, tmis, 1, DPSConfig(steps=cfg["steps"]), seed=0, device=device, callback=callback,
+              compiled=compiled)
+    sync()
+    total = time.perf_counter() - t0
+    parts = ("denoiser", "vjp", "physics", "denoiser+vjp")
+    for s in steps:
+        s["overhead"] = s["wall"] - sum(s[k] for k in parts)
+    wall = np.array([s["wall"] for s in steps])
+    row = {"device": device, "steps": cfg["steps"], "n_shots": cfg["n_shots"], "size": cfg["size"],
+           "compiled_step": bool(res.info["compiled_step"]), "step_wall": summarize(list(wall)),
+           "seconds_per_sample": total, "chains_per_hour": 3600.0 / total}
+    for k in (*parts, "overhead"):
+        vals = [s[k] for s in steps]
+        row[f"time_{k}"] = summarize(vals)
+        row[f"{k}_fraction"] = float(np.sum(vals) / np.sum(wall))
+    row["overhead_target_met"] = bool(row["overhead_fraction"] <= 0.10)
+    return row
 
 
 def table(result: dict) -> list[list[str]]:
@@ -165,9 +264,16 @@ def table(result: dict) -> list[list[str]]:
         split = ", ".join(f"{k} {100 * r[f'{k}_fraction']:.0f}%" for k in
                           ("denoiser", "vjp", "denoiser+vjp", "physics", "overhead") if r[f"{k}_fraction"] > 0
                           or k == "overhead")
-        out.append([f"dps {r['prior']} {r['device']}", f"{r['size']}² {r['n_shots']} shots ({r['physics']})",
+        name = f"dps {r['prior']} {r['device']}" + (" compiled step" if r.get("compiled_step") else "")
+        out.append([name, f"{r['size']}² {r['n_shots']} shots ({r['physics']})",
                     f"{1e3 * r['step_wall']['median']:.4g} ms/step [{1e3 * r['step_wall']['q1']:.4g}-"
                     f"{1e3 * r['step_wall']['q3']:.4g}]", split,
                     f"{r['seconds_per_sample']:.3g} s/sample ({r['steps']} steps)",
-                    f"{r['chains_per_hour']:.0f} chains/h"])
+                    f"{r['chains_per_hour']:.0f} chains/h" + (_counts(r["per_step"]) if "per_step" in r else "")])
     return out
+
+
+def _counts(per_step: dict) -> str:
+    ops, reads = per_step.get("ops", {}), per_step.get("host_reads", {})
+    return (f"; ops/step sampler {ops.get('sampler', 0):.3g}, denoiser {ops.get('denoiser', 0):.3g}; "
+            f"host reads/step sampler {reads.get('sampler', 0):.3g}, denoiser {reads.get('denoiser', 0):.3g}")

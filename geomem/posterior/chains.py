@@ -51,6 +51,8 @@ class ChainNoise:
         """Standard normal ``(B, *model_shape)`` on the device; ``rows`` selects chains (default all)."""
         gens = self.generators if rows is None else [self.generators[i] for i in rows]
         out = torch.empty((len(gens), *self.shape), dtype=self.dtype, device=self.device)
+        if len(gens) == 1:  # the same draw as the loop's (one contiguous row), without a row view
+            return out.normal_(generator=gens[0])
         for row, g in zip(out, gens, strict=True):  # in place: one kernel per chain, no stacking copy
             row.normal_(generator=g)
         return out

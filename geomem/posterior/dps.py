@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,7 +41,7 @@ import torch
 
 from geomem.config import Settings
 from geomem.errors import ValueRangeError
-from geomem.posterior.chains import CLAMP_MARGIN, ChainNoise, check_pair, clamped_mask, finish
+from geomem.posterior.chains import CLAMP_FRACTION, CLAMP_MARGIN, ChainNoise, check_pair, clamped_mask, finish
 from geomem.posterior.likelihood import Likelihood
 from geomem.posterior.result import PosteriorSamples
 from geomem.priors.denoiser import Denoiser
@@ -75,11 +76,75 @@ class DPSConfig(Settings):
             raise ValueRangeError(f"sigma_min ({self.sigma_min}) must be below sigma_max ({self.sigma_max})")
 
 
+#: ``‖r‖ = γ√(2φ)`` is floored at 1e-30 in the Chung step, i.e. ``φ`` at ``½·10⁻⁶⁰``
+_PHI_FLOOR = 0.5e-60
+
+
 def _fused(device: torch.device) -> bool:
     """Whether the step's update runs as fused kernels (``lerp``, ``addcmul``): off the CPU, where every kernel
     launch costs about as much as the tiny update itself. On the CPU the written-out formulas run, so CPU
     results stay what they were, bit for bit."""
     return device.type != "cpu"
+
+
+def _finite_rows(x: torch.Tensor, fused: bool) -> torch.Tensor:
+    """``(B,)`` bool on ``x``'s device: chain ``b``'s state is finite (float64: its squared norm does not overflow,
+    which the memorized prior needs). Narrower floats: ``max |x| ≤ finfo.max`` (NaN propagates through the max, so
+    a NaN entry fails it), one reduction kernel when ``fused`` (``abs`` + ``amax`` on the CPU, faster there; the
+    same answer). No host synchronization."""
+    flat = x.flatten(1)
+    if x.dtype == torch.float64:
+        return torch.isfinite((flat**2).sum(1))
+    top = torch.linalg.vector_norm(flat, ord=math.inf, dim=1) if fused else flat.abs().amax(1)
+    return top <= torch.finfo(x.dtype).max
+
+
+def _device_step(x: torch.Tensor, x0: torch.Tensor, z: torch.Tensor | None, guide: torch.Tensor | None,
+                 phi: torch.Tensor, phi_limit: torch.Tensor, coef: torch.Tensor, rule: str | None,
+                 clamp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One fused-path step (update, divergence rule, freeze) written for :func:`torch.compile`: ``(new x, bad)``.
+
+    The step's numbers come as a float64 tensor on the device, ``coef = (w, s, f, t)``: ``x ← lerp(D̃, x, w) + s z``
+    with ``D̃ = x̂₀ − f J_Dᵀ∇φ`` (``likelihood``: ``f = λσ²``), then ``x −= f vjp/√φ`` (``chung``: ``f = ζ·2γ/√2``)
+    or ``x −= f g/‖g‖`` (``normalized``: ``f = η√d``); ``t = 1 + margin`` of the clamp rule. Python floats would be
+    compiled into the code (a recompilation per step); a row of a table made once is one more input. ``rule``
+    ``None``: an unguided step. Same formulas as the eager fused path, which is the reference for it.
+    """
+    col = (-1, *([1] * (x.ndim - 1)))
+    c = coef.to(x.dtype)
+    target = x0 - c[2] * guide if rule == "likelihood" else x0
+    x = torch.lerp(target, x, c[0])
+    if z is not None:
+        x = x + c[1] * z
+    if rule == "chung":
+        x = x - (coef[2] * torch.rsqrt(phi.clamp_min(_PHI_FLOOR))).to(x.dtype).reshape(col) * guide
+    elif rule == "normalized":
+        x = x - (c[2] / guide.flatten(1).norm(dim=1).clamp_min(1e-30)).reshape(col) * guide
+    bad = torch.le(_finite_rows(x, True), phi > phi_limit)
+    if clamp:  # clamped_mask, in float64 like it
+        bad = bad | ((x.double().reshape(len(x), -1).abs() > coef[3]).double().mean(dim=1) > CLAMP_FRACTION)
+    return x.masked_fill(bad.reshape(col), 0.0), bad
+
+
+def _coefficients(config: DPSConfig, s: float, s_next: float, chung_scale: float, d: int) -> list[float]:
+    """``(w, s, f, t)`` of :func:`_device_step` for the step from ``s`` to ``s_next`` (its docstring)."""
+    ratio = s_next / s
+    weight = ratio**2 if config.stochastic else ratio
+    spread = s_next * math.sqrt(max(1.0 - ratio**2, 0.0))
+    factor = {"chung": chung_scale, "likelihood": config.likelihood_scale * s**2,
+              "normalized": config.eta * math.sqrt(d)}[config.guidance]
+    return [weight, spread, factor, 1.0 + (CLAMP_MARGIN + 6.0 * s_next)]  # the threshold clamped_mask forms
+
+
+_COMPILED_STEP = None
+
+
+def _compiled_step():
+    """:func:`_device_step` through :func:`torch.compile` (made once per process; its graphs are cached by torch)."""
+    global _COMPILED_STEP
+    if _COMPILED_STEP is None:
+        _COMPILED_STEP = torch.compile(_device_step, fullgraph=True)
+    return _COMPILED_STEP
 
 
 def dps(
@@ -92,12 +157,20 @@ def dps(
     device: str | torch.device = "cpu",
     callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
     progress: bool = False,
+    compiled: bool = False,
 ) -> PosteriorSamples:
     """Run ``chains`` DPS chains; chain ``i`` uses seed ``seed + i`` whatever the batch size.
 
     Returns the states at ``σ_min`` as :class:`PosteriorSamples` (``history``: ``‖y − F(x̂₀)‖`` per step and
     chain, last row the samples' own misfit; ``info["denoised"]``: the final Tweedie estimates).
     ``callback(step, x, x̂₀)`` is called after each step.
+
+    Off the CPU the step's update runs as fused kernels (about 11 launches per step, no host read).
+    ``compiled=True`` runs it through :func:`torch.compile` instead (:func:`_device_step`: the update, the
+    divergence rule and the freeze in a few generated kernels; the first call compiles, tens of seconds); if
+    compiling fails it warns and keeps the eager fused step. Checked against the eager step on the CPU; its GPU
+    speed is measured by ``python -m benchmarks --cases dps --dps-compiled`` (``info["compiled_step"]`` says
+    which ran).
     """
     model_shape = check_pair(prior, likelihood)
     if not isinstance(config, DPSConfig):
@@ -111,7 +184,6 @@ def dps(
     # φ per step and the divergence flags stay on the chains' device and are read back once at the end: no
     # host synchronization per step (the frozen chains are masked on the device too)
     phis: list[torch.Tensor] = []
-    diverged = torch.zeros(chains, dtype=torch.bool, device=x.device)
     column = (-1, *([1] * len(model_shape)))
     fused = _fused(x.device)
 
@@ -126,8 +198,16 @@ def dps(
 
         iterator = tqdm(iterator, desc=f"DPS ({config.guidance})", unit="step")
     gamma = likelihood.gamma
+    # per-step numbers on the host, once: the loop reads no device value and converts nothing per step
+    levels = sigmas.tolist()
+    chung_scale = config.zeta * 2.0 * gamma / math.sqrt(2.0)  # ζ·2γ/‖r‖ = chung_scale/√φ
+    bads: list[torch.Tensor] = []
+    step_fn = _compiled_step() if compiled else None
+    if step_fn is not None:  # (w, s, f, t) of _device_step per step: one table, one copy to the device
+        table = torch.tensor([_coefficients(config, levels[i], levels[i + 1], chung_scale, d)
+                              for i in range(len(levels) - 1)], dtype=torch.float64, device=x.device)
     for i in iterator:
-        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+        s, s_next = levels[i], levels[i + 1]
         guided = i >= start
         store: dict = {}
         if guided and config.guidance in ("chung", "likelihood"):
@@ -142,41 +222,60 @@ def dps(
             first = (gamma * torch.sqrt(2.0 * phis[0].double())).clamp_min(1e-30)
             phi_limit = (config.divergence_factor * first) ** 2 / (2.0 * gamma**2)
 
-        target = x0
-        if guided and config.guidance == "likelihood":
-            target = x0 - config.likelihood_scale * s**2 * vjp  # x̂₀ + σ² ∇ log p(y|x̂₀): φ carries 1/γ²
+        if step_fn is not None:
+            rule = config.guidance if guided else None
+            args = (x, x0, noise.normal() if config.stochastic else None,
+                    vjp if rule in ("chung", "likelihood") else grad0 if rule == "normalized" else None,
+                    phi, phi_limit, table[i], rule, likelihood.parameterization is not None)
+            try:
+                x, bad = step_fn(*args)
+            except Exception as err:  # noqa: BLE001 (a compiler failure; anything else fails again just below)
+                warnings.warn(f"torch.compile of the DPS step failed ({type(err).__name__}: {err}); "
+                              f"running the eager fused step", RuntimeWarning, stacklevel=2)
+                step_fn = None
+                x, bad = _device_step(*args)
+                fused = True
+            bads.append(bad)
+            if callback is not None:
+                callback(i, x, x0)
+            continue
+
         ratio = s_next / s
         spread = s_next * math.sqrt(max(1.0 - ratio**2, 0.0))
         if fused:  # the same formulas in fewer kernels (rounding differs from the CPU form)
+            target = x0
+            if guided and config.guidance == "likelihood":
+                target = torch.add(x0, vjp, alpha=-config.likelihood_scale * s**2)
             x = torch.lerp(target, x, ratio**2 if config.stochastic else ratio)
             if config.stochastic:
                 x.add_(noise.normal(), alpha=spread)
-        elif config.stochastic:
-            x = target + ratio**2 * (x - target) + spread * noise.normal()
+            if guided and config.guidance == "chung":  # x −= (ζ·2γ/√2) vjp / √φ, φ floored: one kernel for x
+                x.addcmul_(vjp, phi.clamp_min(_PHI_FLOOR).rsqrt().reshape(column), value=-chung_scale)
+            elif guided and config.guidance == "normalized":
+                inv = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reciprocal().reshape(column)
+                x.addcmul_(grad0, inv, value=-config.eta * math.sqrt(d))
         else:
-            x = target + ratio * (x - target)
-
-        if guided and config.guidance == "chung":  # ∇‖r‖²/‖r‖ = 2γ ∇φ / √(2φ)
-            if fused:
-                scale = (config.zeta * 2.0 * gamma) / torch.sqrt(2.0 * phi).clamp_min(1e-30)
-                x.addcmul_(vjp, scale.to(x.dtype).reshape(column), value=-1.0)
+            target = x0
+            if guided and config.guidance == "likelihood":
+                target = x0 - config.likelihood_scale * s**2 * vjp  # x̂₀ + σ² ∇ log p(y|x̂₀): φ carries 1/γ²
+            if config.stochastic:
+                x = target + ratio**2 * (x - target) + spread * noise.normal()
             else:
+                x = target + ratio * (x - target)
+            if guided and config.guidance == "chung":  # ∇‖r‖²/‖r‖ = 2γ ∇φ / √(2φ)
                 norm = torch.sqrt(2.0 * phi).clamp_min(1e-30).to(x.dtype).reshape(column)
                 x = x - config.zeta * (2.0 * gamma * vjp) / norm
-        elif guided and config.guidance == "normalized":
-            gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
-            x = x - config.eta * math.sqrt(d) * grad0 / gnorm
+            elif guided and config.guidance == "normalized":
+                gnorm = grad0.flatten(1).norm(dim=1).clamp_min(1e-30).reshape(column)
+                x = x - config.eta * math.sqrt(d) * grad0 / gnorm
 
-        # few device operations, no host synchronization: this bookkeeping is most of the sampler's own time
-        if x.dtype == torch.float64:  # non-finite, or overflowing when squared
-            bad = ~torch.isfinite((x.flatten(1) ** 2).sum(1))
-        else:  # a narrower float's squares cannot overflow float64: non-finite is the same test (NaN propagates)
-            bad = ~(x.flatten(1).abs().amax(1) <= torch.finfo(x.dtype).max)
-        bad |= phis[i] > phi_limit
+        # divergence, on the device with no host synchronization: a non-finite state, or φ past its limit
+        # bad = not finite, or φ > limit: for bools (False < True) that is the one comparison finite ≤ (φ > limit)
+        bad = torch.le(_finite_rows(x, fused), phi > phi_limit)
         if likelihood.parameterization is not None:
             # guidance drove the chain far beyond the velocity clamp (6σ of noise allowed at this level)
             bad |= clamped_mask(x, likelihood, CLAMP_MARGIN + 6.0 * s_next)
-        diverged |= bad
+        bads.append(bad)
         # freeze diverged chains at a finite value so the batch stays usable (on the device, no sync)
         x.masked_fill_(bad.reshape(column), 0.0)
         if callback is not None:
@@ -185,10 +284,10 @@ def dps(
     denoised = prior.denoise(x, float(sigmas[-1])).detach()
     history = np.zeros((len(sigmas), chains))  # the last row: the samples' own misfit, set below
     history[:-1] = gamma * np.sqrt(2.0 * torch.stack(phis).double().cpu().numpy())
-    diverged = diverged.cpu().numpy()
+    diverged = torch.stack(bads).any(0).cpu().numpy()
     result = finish("dps", x, likelihood, diverged, started, g0, f0,
                     info={"guidance": config.guidance, "steps": config.steps, "seeds": noise.seeds,
-                          "sigmas": sigmas.tolist()},
+                          "sigmas": sigmas.tolist(), "compiled_step": step_fn is not None},
                     history=history, first_misfit=history[0], divergence_factor=config.divergence_factor)
     result.history[-1] = result.misfit
     result.info["denoised"] = denoised.double().cpu().numpy()

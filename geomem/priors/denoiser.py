@@ -16,22 +16,54 @@ learned (network) prior implement this class, so samplers and posterior samplers
 from __future__ import annotations
 
 import abc
+import math
+import numbers
 
+import numpy as np
 import torch
 
 from geomem.errors import ShapeError, ValueRangeError
 
+#: the NumPy scalar types that round a Python float as torch's cast to these dtypes does (IEEE, to nearest even)
+_HOST_FLOATS = {torch.float64: np.float64, torch.float32: np.float32, torch.float16: np.float16}
 
-def sigma_column(sigma: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``sigma`` as a tensor broadcastable against ``x`` (shape ``(B, 1, ..., 1)``), checked > 0."""
+
+def _rounded(value: float, dtype: torch.dtype) -> float:
+    """``value`` rounded to ``dtype`` (±inf past its range), computed on the host."""
+    if dtype in _HOST_FLOATS:
+        with np.errstate(over="ignore"):
+            return float(_HOST_FLOATS[dtype](value))
+    return float(torch.tensor(value, dtype=dtype))  # e.g. bfloat16: a CPU tensor, no device involved
+
+
+def sigma_row(sigma: float | torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """``sigma`` as a ``(B,)`` tensor in ``x``'s dtype on its device, checked finite and > 0, and its smallest
+    value (in ``x``'s dtype) as a Python float.
+
+    A number is checked on the host and written with one fill kernel: no host/device transfer, so no GPU
+    synchronization. A tensor is checked on its device with one host read (its min, or NaN when its max is not
+    finite: NaN propagates through both)."""
+    if isinstance(sigma, numbers.Real) and x.dtype.is_floating_point:
+        value = _rounded(float(sigma), x.dtype)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueRangeError("sigma must be finite and > 0 for every sample")
+        return torch.full((x.shape[0],), value, dtype=x.dtype, device=x.device), value
     s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
     if s.ndim == 0:
         s = s.expand(x.shape[0])
     if s.ndim != 1 or s.shape[0] != x.shape[0]:
         raise ShapeError(f"sigma must be a float or a ({x.shape[0]},) tensor, got shape {tuple(s.shape)}")
-    if not bool(torch.all(torch.isfinite(s))) or bool(torch.any(s <= 0)):
+    lo, hi = torch.aminmax(s.detach())
+    low = float(torch.where(torch.isfinite(hi), lo, math.nan))
+    if not (math.isfinite(low) and low > 0):
         raise ValueRangeError("sigma must be finite and > 0 for every sample")
-    return s.reshape(-1, *([1] * (x.ndim - 1)))
+    return s, low
+
+
+def sigma_column(sigma: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``sigma`` as a tensor broadcastable against ``x`` (shape ``(B, 1, ..., 1)``), checked > 0
+    (:func:`sigma_row`: no GPU synchronization for a number)."""
+    return sigma_row(sigma, x)[0].reshape(-1, *([1] * (x.ndim - 1)))
 
 
 class Denoiser(abc.ABC):
@@ -67,12 +99,17 @@ class Denoiser(abc.ABC):
             (vjp,) = torch.autograd.grad(d, x_req, grad_outputs=g)
         return d.detach(), vjp
 
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise :class:`ShapeError` if ``x`` is not a batch of models of this prior's shape."""
+    def check_shape(self, x: torch.Tensor) -> None:
+        """Raise :class:`ShapeError` if ``x`` is not a batch of models of this prior's shape (host only)."""
         if x.ndim == 0 or tuple(x.shape[1:]) != tuple(self.model_shape) or x.shape[0] == 0:
             raise ShapeError(
                 f"expected a batch of shape (B, {', '.join(map(str, self.model_shape))}) with B >= 1, "
                 f"got {tuple(x.shape)}"
             )
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise :class:`ShapeError` if ``x`` is not a batch of models of this prior's shape, and
+        :class:`ValueRangeError` if it holds NaN or inf (one host read of the device)."""
+        self.check_shape(x)
         if not bool(torch.all(torch.isfinite(x))):
             raise ValueRangeError("input contains NaN or inf")

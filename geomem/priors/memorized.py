@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from geomem.errors import ShapeError, ValueRangeError
-from geomem.priors.denoiser import Denoiser, sigma_column
+from geomem.priors.denoiser import Denoiser, sigma_row
 
 if TYPE_CHECKING:  # the module imports triton (when installed): loaded only by layout="triton"
     from geomem.priors.memorized_triton import TritonConfig
@@ -138,6 +138,7 @@ class MemorizedPrior(Denoiser):
         self._center64 = center64
         self._flat = flat  # the one copy of the training set
         self._stats.clear()
+        self._norm_max: dict[torch.dtype, float] = {}
         self._raw_norm_max: float | None = None
 
     def _norms_center(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,6 +153,12 @@ class MemorizedPrior(Denoiser):
                 norms[start : start + c.shape[0]] = (c * c).sum(1, dtype=torch.float64).to(dtype)
             self._stats[dtype] = (norms, center)
         return self._stats[dtype]
+
+    def _max_norm(self, dtype: torch.dtype) -> float:
+        """``max_n ‖x̄_n‖²`` of :meth:`_norms_center` as a Python float (cached: one host read per dtype)."""
+        if dtype not in self._norm_max:
+            self._norm_max[dtype] = float(self._norms_center(dtype)[0].max())
+        return self._norm_max[dtype]
 
     def _centred(self, start: int, stop: int, dtype: torch.dtype, center: torch.Tensor | None = None) -> torch.Tensor:
         """Centred models ``x̄_n = x_n − c`` for ``start ≤ n < stop`` in ``dtype`` (a new chunk-sized tensor)."""
@@ -176,7 +183,9 @@ class MemorizedPrior(Denoiser):
         return self._flat.device
 
     def to(self, device: torch.device | str) -> MemorizedPrior:
-        """Move the training set to ``device`` (in place); returns ``self``."""
+        """Move the training set (and the component weights) to ``device`` (in place); returns ``self``."""
+        if self.log_weights is not None:  # read by every call on the device: no host copy per call
+            self.log_weights = self.log_weights.to(device)
         self._store(self._flat.to(device), self._center64.to(device))
         return self
 
@@ -184,31 +193,58 @@ class MemorizedPrior(Denoiser):
     def _prepare(self, x: torch.Tensor, sigma: float | torch.Tensor, raw: bool = False):
         """Check input; return flattened centred x in the working dtype, σ as (B,), and the working dtype.
 
-        ``raw``: the products will use the stored uncentred models (CUDA denoiser): bound with their norms."""
+        ``raw``: the products will use the stored uncentred models (CUDA denoiser): bound with their norms.
+        :meth:`_prepare_certain` also says whether the weights are proven nonzero."""
+        return self._prepare_certain(x, sigma, raw)[:3]
+
+    def _prepare_certain(self, x: torch.Tensor, sigma: float | torch.Tensor, raw: bool = False):
+        """:meth:`_prepare` and a fourth value: whether :meth:`_weights_certain` proves, from host numbers, that
+        every sample keeps a component of nonzero weight (then the device check of the sums is not needed).
+
+        Host reads of the device (each a GPU synchronization): one, ``max_b ‖x̄_b‖²``, which the float32/float64
+        switch needs; it also checks that x is finite (a NaN or inf in x makes it non-finite, and then
+        :meth:`check_input` names the cause). σ given as a number is checked on the host (:func:`sigma_row`);
+        a σ tensor costs one more read."""
         if x.device != self.device:
             raise ShapeError(f"x is on {x.device} but the prior is on {self.device}; call prior.to(x.device)")
-        self.check_input(x)
-        s = sigma_column(sigma, x).reshape(-1)
+        self.check_shape(x)
+        s, s_min = sigma_row(sigma, x)
         xf = x.reshape(x.shape[0], self.dim)
         work = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         norms, center = self._norms_center(work)
         xbar = xf.to(work) - center
-        s_min = float(s.min())  # divide twice: s_min² overflows a Python float for σ > ~1e154
-        if s_min < _SIGMA_FLOOR:
+        if s_min < _SIGMA_FLOOR:  # (below: divide by s_min twice; s_min² overflows a Python float for σ > ~1e154)
             raise ValueRangeError(f"sigma = {s_min:.3g} is below {_SIGMA_FLOOR:g}: σ² underflows float64, so the "
                                   f"mixture weights cannot be computed; use a larger sigma (at σ ≤ 1e-100 the "
                                   f"denoiser is the nearest training model to float precision)")
         x_sq = float((xbar.detach().to(torch.float64) ** 2).sum(1).max())
         if not math.isfinite(x_sq):
+            self.check_input(x)  # NaN or inf in x
             raise ValueRangeError(f"x is too large: its squared distance to the training mean overflows float64 "
                                   f"(largest |entry| {float(xf.detach().abs().max()):.3g}); a prior takes normalized "
                                   f"coordinates (order 1, plus σ times unit noise)")
-        train_norm = self._raw_norm_bound() if raw else float(norms.max())
+        train_norm = self._raw_norm_bound() if raw else self._max_norm(work)
         bound = torch.finfo(work).eps * (x_sq + train_norm) / (2.0 * s_min) / s_min
         if work != torch.float64 and bound > _LOGIT_TOL:
             work = torch.float64
             xbar = xf.to(work) - self._norms_center(work)[1]
-        return xbar, s.to(work), work
+        return xbar, s.to(work), work, self._weights_certain(x_sq, train_norm, s_min, work)
+
+    @staticmethod
+    def _weights_certain(x_sq: float, train_norm: float, s_min: float, work: torch.dtype) -> bool:
+        """Whether every sample provably keeps a component of nonzero weight (no 0/0 in the denoiser), from
+        ``x_sq = max_b ‖x̄_b‖²``, ``train_norm ≥ max_n ‖x_n‖², ‖x̄_n‖²`` (either norm the products use; also
+        ``≥ ‖c‖²``) and the smallest σ.
+
+        Every squared distance the products form is at most ``3 (x_sq + train_norm)`` in magnitude (Cauchy–Schwarz
+        on each of its terms). If ``2σ²`` is a normal number of ``work`` and ``8 (x_sq + train_norm) / 2σ²`` is
+        below an eighth of its largest value, the logit of the component of largest weight (``log π ≥ −log N``) is
+        finite, so the running maximum is finite and that component contributes ``e⁰ = 1`` to the sum of weights.
+        Otherwise the caller checks the sums on the device (:func:`_check_some_weight`)."""
+        info = torch.finfo(work)
+        if not s_min >= 2.0 * math.sqrt(info.tiny):
+            return False
+        return 8.0 * (x_sq + train_norm) / (2.0 * s_min) / s_min < info.max / 8.0
 
     def _chunks(self, work: torch.dtype):
         """``(start, centred chunk, squared norms, log π of the chunk or None)`` per chunk of the training set."""
@@ -268,16 +304,20 @@ class MemorizedPrior(Denoiser):
         return best_i, best_l
 
     # ------------------------------------------------------------------ public API
-    def _denoise_flat(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype, out: torch.dtype):
-        """Centred denoiser ``D̄`` (B, d) in ``out`` precision and the state the VJP needs."""
+    def _denoise_flat(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype, out: torch.dtype,
+                      certain: bool = False):
+        """Centred denoiser ``D̄`` (B, d) in ``out`` precision and the state the VJP needs. ``certain``: the
+        weights are proven nonzero (:meth:`_weights_certain`), so the device check (a host read) is skipped."""
         if self.top_k is not None:
             idx, logits = self._topk(xbar, s, work)
-            _check_some_weight(torch.isfinite(logits[:, 0]))
+            if not certain:
+                _check_some_weight(torch.isfinite(logits[:, 0]))
             r = torch.softmax(logits, 1).to(out)
             comp = self._flat[idx].to(out) - self._norms_center(out)[1]
             return torch.einsum("bk,bkd->bd", r, comp), (idx, r)
         m, tot, acc = self._stream(xbar, s, work, out)
-        _check_some_weight(tot > 0)
+        if not certain:
+            _check_some_weight(tot > 0)
         return acc / tot[:, None].to(out), (m, tot)
 
     @staticmethod
@@ -288,10 +328,10 @@ class MemorizedPrior(Denoiser):
         """``D(x, σ) = Σ_n r_n(x) x_n`` with the shape and dtype of ``x`` (on CUDA: the module docstring's path)."""
         out = self._out_dtype(x)
         if self.top_k is None and self.device.type == "cuda":
-            xbar, s, work = self._prepare(x, sigma, raw=True)
-            return self._denoise_raw(xbar, s, work, out).to(x.dtype).reshape(x.shape)
-        xbar, s, work = self._prepare(x, sigma)
-        dbar, _ = self._denoise_flat(xbar, s, work, out)
+            xbar, s, work, certain = self._prepare_certain(x, sigma, raw=True)
+            return self._denoise_raw(xbar, s, work, out, certain=certain).to(x.dtype).reshape(x.shape)
+        xbar, s, work, certain = self._prepare_certain(x, sigma)
+        dbar, _ = self._denoise_flat(xbar, s, work, out, certain)
         return (dbar + self._norms_center(out)[1]).to(x.dtype).reshape(x.shape)
 
     def raw_chunk_rows(self, batch: int, work: torch.dtype) -> int:
@@ -303,7 +343,8 @@ class MemorizedPrior(Denoiser):
         return min(rows, self.n_train)
 
     def _denoise_raw(self, xbar: torch.Tensor, s: torch.Tensor, work: torch.dtype, out: torch.dtype,
-                     layout: str = "xc,wx", triton_config: TritonConfig | None = None) -> torch.Tensor:
+                     layout: str = "xc,wx", triton_config: TritonConfig | None = None,
+                     certain: bool = False) -> torch.Tensor:
         """``D = Σ_n r_n x_n`` (B, d) from products with the stored models (module docstring), online
         log-sum-exp over chunks of :meth:`raw_chunk_rows` models.
 
@@ -316,7 +357,7 @@ class MemorizedPrior(Denoiser):
         fails at N = 10⁶ (a stride overflow inside PyTorch); it is kept for that comparison. ``"triton"``: the
         two Triton kernels of :mod:`geomem.priors.memorized_triton` over the whole set (float32 work only, CUDA
         tensors or Triton's interpreter; ``triton_config`` a ``TritonConfig``, default its defaults); not the
-        default, its H200 speed is not measured yet.
+        default, its H200 speed is not measured yet. ``certain``: as in :meth:`_denoise_flat` (the cuBLAS layouts).
         """
         norms, center = self._norms_center(work)
         lw_all = None if self.log_weights is None else self.log_weights.to(device=self.device, dtype=work)
@@ -364,7 +405,8 @@ class MemorizedPrior(Denoiser):
             wo = w.to(out)
             acc = acc * scale[:, None].to(out) + (wo @ vals if wgemm == "wx" else (vals.T @ wo.T).T)
             m = m_new
-        _check_some_weight(tot > 0)
+        if not certain:
+            _check_some_weight(tot > 0)
         return acc / tot[:, None].to(out)
 
     def log_density(self, x: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
@@ -421,11 +463,11 @@ class MemorizedPrior(Denoiser):
         rounding error of each is amplified by 1/σ², so these sums use the distance precision (float64
         whenever the float32 distance bound triggers, see the module docstring).
         """
-        xbar, s, work = self._prepare(x, sigma)
+        xbar, s, work, certain = self._prepare_certain(x, sigma)
         # the two second-moment terms cancel to O(σ² · spread): keep them in the distance precision
         out = work
         center = self._norms_center(out)[1]
-        dbar, state = self._denoise_flat(xbar, s, work, out)
+        dbar, state = self._denoise_flat(xbar, s, work, out, certain)
         d = (dbar + center).to(x.dtype).reshape(x.shape)
         g = cotangent_fn(d.detach())
         if tuple(g.shape) != tuple(x.shape):
