@@ -5,8 +5,9 @@
 
 Reads each folder's metrics.json (scores of every posterior: memorization rate under the primary criterion with
 its held-out and leave-one-out nulls, RMSE / SSIM of the posterior mean, coverage of 90 % intervals, misfit/noise:
-the median over the chains, as compare reports it) and samples_<truth>_n<N>.npz (the learned posterior's
-misfit/noise per chain: mean, median, range and how many chains are at or under 1.2), then the energy distances,
+the median over the chains, as compare reports it) and samples_<truth>_n<N>.npz (or, in a folder kept under
+benchmarks/results without its samples, learned_chains.npz) (the learned posterior's misfit/noise per chain: mean,
+median, range and how many chains are at or under 1.2), then the energy distances,
 the learned sampler's gradients per sample and, where it selected chains (`select_levels`), the effective sample
 size and the number of lineages left after each selection, and the wall time.
 """
@@ -38,11 +39,15 @@ def rows_of(run: Path) -> tuple[list[list[str]], list[str]]:
         tag = spec.replace(":", "")
         for n, s in t["sizes"].items():
             q = s["quality"]["posteriors"]
-            per_chain = ""
-            f = run / f"samples_{tag}_n{n}.npz"
+            per_chain, mis = "", None
+            f, kept = run / f"samples_{tag}_n{n}.npz", run / "learned_chains.npz"
             if f.is_file() and "learned__misfit" in np.load(f).files:
                 mis = data_misfit_vs_noise(np.load(f)["learned__misfit"], float(t["gamma"]),
                                            np.load(run / f"truth_{tag}.npz")["y"].size)
+            elif kept.is_file():  # a folder kept under benchmarks/results: the chains' misfits without the samples
+                z = np.load(kept)
+                mis = data_misfit_vs_noise(z["misfit"], float(z["gamma"]), int(z["n_data"]))
+            if mis is not None:
                 per_chain = (f"mean {mis.mean():.2f}, median {np.median(mis):.2f} [{mis.min():.2f}, {mis.max():.2f}], "
                              f"{int((mis <= 1.2).sum())}/{len(mis)} ≤ 1.2")
             for kind in ORDER:

@@ -248,6 +248,16 @@ def _weighted_sum_kernel(L, M, X, P, T, B, N, stride_l, stride_xn, stride_xd, st
     tl.store(T + slab * B + b, tl.reduce(wsum, 1, tl.standard._sum_combine), mask=bmask & (dtile == 0))
 
 
+#: The fastest pair measured on one H200 (sm_90, Triton 3.6.0) at B = 16, N = 10⁶, d = 4096 by
+#: ``python3 -m benchmarks.gpu_memorized --sizes 1000000 --batches 16 --sigmas 1 --grid tune --repeats 9``
+#: (docs/benchmarks.md, "Session 7"): 8.04 ms, 64 % of the 5.17 ms floor, each kernel at ~100 % of the measured
+#: copy bandwidth; relative error 2e-8 (σ = 1) and 9e-6 (σ = 30) against float64. TMA reads: Hopper only;
+#: elsewhere use the defaults or measure with ``--grid tune``.
+H200_TF32X3 = TritonConfig(precision="tf32x3", block_n=64, block_k=64, warps=4, stages=3, swap=True,
+                           sum_block_n=32, sum_block_d=256, sum_warps=8, sum_stages=3, split=132, sum_swap=True,
+                           sum_tma=True)
+
+
 def interpreted() -> bool:
     """True when the kernels run in Triton's interpreter (``TRITON_INTERPRET=1`` when this module was imported)."""
     if triton is None:

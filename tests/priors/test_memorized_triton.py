@@ -308,3 +308,11 @@ def _wall(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def test_h200_preset_is_the_measured_pair_and_matches_float64():
+    """The preset named in docs/benchmarks.md ("Session 7") is the pair the tune sweep measured, and it computes
+    the same denoiser (interpreter, d = 256, N = 300, a partial slab)."""
+    assert mt.H200_TF32X3.label() == "tf32x3 n64k64w4s3T | n32d256w8s3TM x132"
+    prior, x, sigma = _problem(300, 256, 16, True, seed=7)
+    _check(prior, x, sigma, mt.H200_TF32X3)
