@@ -38,10 +38,12 @@ At batch 16 cuBLAS's two float32 products waste most of their tiles (M = 16). :m
 computes the same sums with two Triton kernels (logits tile by tile, then the weighted sum split over slabs of
 the set, each reading the set once, coalesced), selected by ``_denoise_raw(..., layout="triton")`` for float32
 work; it is checked against the ``"xc,wx"`` layout in Triton's CPU interpreter and by its CUDA test (passed on an
-H200). Measured there at N = 10⁶ (docs/benchmarks.md, "Session 6"): at B = 16 the ``tf32x3`` configuration takes
-10.5 ms (49 % of the floor) against 14.4 ms for the cuBLAS layouts, the exact-float32 ``ieee`` one 24 ms; at B = 64
-cuBLAS is faster (23 ms against 40 ms at best). It is not the default: it gains only with tf32x3, whose products
-are less exact than the float32 ones the float32/float64 switch above is bounded for.
+H200). Measured there at N = 10⁶, B = 16 (docs/benchmarks.md, "Session 7"): the tuned pair
+``memorized_triton.H200_TF32X3`` takes 8.04 ms (64 % of the floor, each kernel at the copy bandwidth) against
+14.4 ms for the cuBLAS layouts (session 6), the best exact-float32 ``ieee`` pair 15.2 ms; at B = 64 cuBLAS was
+faster (session 6: 23 ms against 40 ms at best). It is not the default: it gains only with tf32x3, whose products
+are less exact than the float32 ones the float32/float64 switch above is bounded for; select it with
+``_denoise_raw(..., layout="triton", triton_config=H200_TF32X3)`` (Hopper: TMA reads).
 
 Component weights. ``log_weights`` (N,) replaces the uniform ``π_n = 1/N`` by any normalized weights
 (given up to a constant). With ``log π_n = log N(y; F(x_n), γ²I) + const`` the mixture is the posterior
