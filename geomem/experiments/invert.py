@@ -7,7 +7,10 @@ survey of the config, noise standard deviation ``gamma``) or synthesized from a 
 (:meth:`geomem.workflow.problem.Problem.likelihood`).
 The prior is a shipped prior's name, a learned-prior folder, or ``memorized``: the exact memorized prior of
 the first ``n_train`` models. The run folder gets the samples (velocity, prior coordinates), their misfits and
-history, the diverged chains, ``metrics.json`` and figures.
+history, the diverged chains, ``metrics.json`` and figures. ``device`` places a learned prior's network (the
+same setting as ``compare``: ``"auto"`` takes a CUDA GPU when there is one); the memorized prior and the Devito
+solves stay on the CPU. A CPU run is the same as before the setting existed; a GPU run draws other numbers for
+the same seed (the chains' noise is drawn on their device).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from geomem.config import Settings
 from geomem.metrics.posterior_quality import posterior_summary
+from geomem.priors.training import resolve_device
 from geomem.report import save_figure
 from geomem.report.compare_figures import misfit_curves
 from geomem.report.metric_figures import posterior_panels
@@ -43,28 +47,32 @@ class InvertConfig(Settings):
     seed: int = field(default=0, metadata={"min": 0})
     workers: int = field(default=-1, metadata={"min": -1})  # Dask worker processes; -1: serial on <= 2 cores
     allow_other_set: bool = False  # use a learned prior with models other than its training set, deliberately
+    device: str = "auto"  # the learned prior's network: "auto" (a GPU when there is one), "cpu", "cuda[:k]"
     model_set: ModelSetSettings = ModelSetSettings()
     survey: SurveySettings = SurveySettings()
     sampler: SamplerSettings = SamplerSettings()
 
 
 def run_invert(config: InvertConfig, out: str | Path) -> dict:
+    """Sample the posterior into run folder ``out``; return the metrics (also in ``metrics.json``)."""
+    device = resolve_device(config.device)  # a bad or absent device fails before any work
     problem = Problem.build(config.model_set, config.survey)
     ms = problem.model_set
-    prior = load_prior(config.prior, ms, config.n_train, allow_other_set=config.allow_other_set)
+    prior = load_prior(config.prior, ms, config.n_train, device, allow_other_set=config.allow_other_set)
     run = RunFolder(out, config=config, seed=config.seed)
     with dask_client(None if config.workers < 0 else config.workers) as client:
         if config.data:
             idx, lik = -1, problem.observed(config.data, config.gamma, client)
         else:
             idx, lik = problem.likelihood(config.truth, config.noise, config.seed, len(ms), client=client)
-        post = sampled_posterior(prior, lik, config.chains, config.sampler, config.seed)
+        post = sampled_posterior(prior, lik, config.chains, config.sampler, config.seed, device=device)
     velocity = problem.parameterization.to_velocity(post.samples)
     run.write_arrays("samples.npz", velocity=velocity, **post.to_arrays(), y=lik.y)
     ratio = post.misfit_over_noise
     metrics = {"gamma": lik.gamma, "n_chains": config.chains, "n_diverged": int(post.diverged.sum()),
                "misfit_over_noise": ratio.tolist(), "median_misfit_over_noise": float(np.median(ratio)),
-               "gradients_per_sample": post.info["gradients_per_sample"]}
+               "gradients_per_sample": post.info["gradients_per_sample"],
+               "device": "cpu" if config.prior == "memorized" else str(device)}
     kept = velocity[~post.diverged]
     if idx >= 0 and len(kept) >= 2:
         truth = ms.models[idx]

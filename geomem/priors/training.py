@@ -142,6 +142,9 @@ class TrainConfig:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device of a ``device`` setting: ``"auto"`` (the first CUDA GPU when there is one, else the CPU),
+    ``"cpu"``, ``"cuda"`` or ``"cuda:k"``; a malformed name, or a GPU this machine does not have, is a
+    :class:`ConfigError` naming the setting to change."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -149,7 +152,11 @@ def resolve_device(name: str) -> torch.device:
     except RuntimeError:
         raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda[:k]', got {name!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device is 'cuda' but no CUDA GPU is available; use device='auto' or 'cpu'")
+        raise ConfigError(f"device is {name!r} but no CUDA GPU is available; use device='auto' or 'cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        n = torch.cuda.device_count()
+        raise ConfigError(f"device is {name!r} but this machine has {n} CUDA GPU(s) (cuda:0 to cuda:{n - 1}); "
+                          f"use one of those, 'cuda' or 'auto'")
     return dev
 
 

@@ -74,11 +74,14 @@ def memorized_prior(train_x: np.ndarray, device: torch.device | str = "cpu") -> 
 
 def load_prior(spec: str, ms: ModelSet, n_train: int, device: torch.device | str = "cpu",
                allow_other_set: bool = False):
-    """``memorized`` (the first ``n_train`` models of ``ms``) or a learned prior by name or folder."""
+    """``memorized`` (the first ``n_train`` models of ``ms``) or a learned prior by name or folder.
+
+    ``device`` places a learned prior's network; the memorized prior stays on the CPU, where its exact posterior
+    is drawn (as in ``compare``)."""
     if spec == "memorized":
         if n_train > len(ms):
             raise ConfigError(f"n_train = {n_train} but the model set has {len(ms)} models")
-        return memorized_prior(ms.normalized()[:n_train], device)
+        return memorized_prior(ms.normalized()[:n_train])
     return learned_prior(spec, ms, device, allow_other_set)
 
 

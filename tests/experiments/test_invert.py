@@ -1,10 +1,19 @@
-"""`geomem invert` on a tiny survey: memorized prior, modelled and observed data, bad input."""
+"""`geomem invert` on a tiny survey: memorized prior, modelled and observed data, a learned prior's device, bad
+input."""
 
 import json
 
 import numpy as np
+import pytest
+import torch
 
 from geomem.cli import main
+from geomem.config import load_config, parse_override
+from geomem.errors import ConfigError
+from geomem.experiments.invert import InvertConfig, run_invert
+from geomem.priors.learned import UNetConfig
+from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, train
+from geomem.workflow.problem import load_model_set
 
 TINY = ["model_set.n=30", "model_set.size=16", "model_set.heldout_start=20", "survey.n_src=2",
         "survey.t_max=250.0", "survey.nbl=6", "sampler.split_gibbs.levels=4", "sampler.split_gibbs.mala_steps=2",
@@ -38,9 +47,65 @@ def test_invert_bad_input_exits_2(tmp_path, capsys):
         ["--prior", str(tmp_path)],                            # not a prior folder
         ["sampler.method=nope"],
         ["truth=train:99"],
+        ["device=gpu0"],
+        ["device=cuda:99"],                                    # no such GPU (none at all on a CPU machine)
     ]
     for extra in cases:
         argv = ["invert", "--out", str(tmp_path / "x"), *TINY, *(["--prior", "memorized"] if "--prior" not in extra
                                                                else []), *extra]
         assert main(argv) == 2, extra
         assert "Traceback" not in capsys.readouterr().err
+
+
+def _overrides(items: list[str]) -> dict:
+    return dict(parse_override(item) for item in items)
+
+
+@pytest.fixture(scope="module")
+def tiny_learned_prior(tmp_path_factory):
+    """A tiny UNet trained for a few steps on the first 10 models of the tiny invert model set (CPU, seconds)."""
+    ms = load_model_set(load_config(InvertConfig, None, _overrides(TINY)).model_set)
+    out = tmp_path_factory.mktemp("prior")
+    tcfg = TrainConfig(steps=6, batch_size=4, device="cpu", log_every=3,
+                       data=DataConfig(family=ms.family, n=10, size=(16, 16)),
+                       model=UNetConfig(channels=(8, 16), attention=(False, False), norm_groups=4,
+                                        attention_head_dim=8),
+                       optim=OptimConfig(warmup_steps=2))
+    train(tcfg, out, data=ms.subset(range(10)), progress=False)
+    return out / "prior"
+
+
+def test_invert_default_device_on_a_machine_without_gpu_gives_the_cpu_samples(tmp_path, tiny_learned_prior,
+                                                                              monkeypatch):
+    """device = "auto" (the default) on a machine without a GPU puts the learned prior's network on the CPU and
+    draws exactly the samples of an explicit device = "cpu" run of the same seed (the same code on the same
+    device in one process): CPU results did not change with the setting."""
+    base = _overrides(TINY) | {"prior": str(tiny_learned_prior), "chains": 2, "sampler.method": "split_gibbs"}
+    cpu = load_config(InvertConfig, None, base | {"device": "cpu"})
+    default = load_config(InvertConfig, None, base)
+    assert default.device == "auto"
+    run_invert(cpu, tmp_path / "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # "auto" as on a CPU-only machine
+    metrics = run_invert(default, tmp_path / "auto")
+    assert metrics["device"] == "cpu"
+    with np.load(tmp_path / "cpu" / "samples.npz") as a, np.load(tmp_path / "auto" / "samples.npz") as b:
+        assert set(a.files) == set(b.files) and "velocity" in a.files
+        assert np.isfinite(a["velocity"]).all() and a["velocity"].shape == (2, 1, 16, 16)
+        for name in (n for n in a.files if "wall_time" not in n):  # all but the timing
+            np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_invert_device_errors_say_what_to_change(tmp_path, monkeypatch):
+    """The same device check as compare: a malformed name, a GPU on a machine without one, a GPU index this machine
+    does not have; each fails before any work with a ConfigError naming the setting's allowed values."""
+    base = _overrides(TINY) | {"prior": "memorized"}
+    with pytest.raises(ConfigError, match="device must be 'auto', 'cpu' or 'cuda"):
+        run_invert(load_config(InvertConfig, None, base | {"device": "gpu0"}), tmp_path / "a")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no CUDA GPU is available; use device='auto' or 'cpu'"):
+        run_invert(load_config(InvertConfig, None, base | {"device": "cuda"}), tmp_path / "b")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match=r"1 CUDA GPU\(s\) \(cuda:0 to cuda:0\); use one of those"):
+        run_invert(load_config(InvertConfig, None, base | {"device": "cuda:1"}), tmp_path / "c")
+    assert not any((tmp_path / d).exists() for d in "abc")
