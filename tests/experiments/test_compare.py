@@ -15,8 +15,7 @@ from geomem.config import load_config
 from geomem.errors import ConfigError, DataFileError
 from geomem.experiments.compare import CompareConfig, run_compare
 from geomem.experiments.invert import InvertConfig
-from geomem.priors.learned import LearnedPrior, UNetConfig
-from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, train
+from geomem.priors.learned import LearnedPrior
 from geomem.workflow.posteriors import sampled_posterior
 from geomem.workflow.priors import memorized_prior
 from geomem.workflow.problem import Problem, load_model_set
@@ -25,18 +24,10 @@ TINY_TOML = "data/configs/compare_tiny.toml"
 
 
 @pytest.fixture(scope="module")
-def tiny_prior(tmp_path_factory):
+def tiny_prior(tmp_path_factory, train_tiny_prior):
     """A tiny UNet trained for a few steps on the first 12 models of the tiny model set (CPU, seconds)."""
-    cfg = load_config(CompareConfig, TINY_TOML)
-    ms = load_model_set(cfg.model_set)
-    out = tmp_path_factory.mktemp("prior")
-    tcfg = TrainConfig(steps=10, batch_size=4, device="cpu", log_every=5,
-                       data=DataConfig(family=ms.family, n=12, size=(32, 32)),
-                       model=UNetConfig(channels=(8, 16), attention=(False, False), norm_groups=4,
-                                        attention_head_dim=8),
-                       optim=OptimConfig(warmup_steps=2))
-    train(tcfg, out, data=ms.subset(range(12)), progress=False)
-    return out / "prior"
+    ms = load_model_set(load_config(CompareConfig, TINY_TOML).model_set)
+    return train_tiny_prior(ms, 12, (32, 32), 10, tmp_path_factory.mktemp("prior"))
 
 
 @pytest.fixture(scope="module")

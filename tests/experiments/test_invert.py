@@ -11,8 +11,6 @@ from geomem.cli import main
 from geomem.config import load_config, parse_override
 from geomem.errors import ConfigError
 from geomem.experiments.invert import InvertConfig, run_invert
-from geomem.priors.learned import UNetConfig
-from geomem.priors.training import DataConfig, OptimConfig, TrainConfig, train
 from geomem.workflow.problem import load_model_set
 
 TINY = ["model_set.n=30", "model_set.size=16", "model_set.heldout_start=20", "survey.n_src=2",
@@ -62,17 +60,10 @@ def _overrides(items: list[str]) -> dict:
 
 
 @pytest.fixture(scope="module")
-def tiny_learned_prior(tmp_path_factory):
+def tiny_learned_prior(tmp_path_factory, train_tiny_prior):
     """A tiny UNet trained for a few steps on the first 10 models of the tiny invert model set (CPU, seconds)."""
     ms = load_model_set(load_config(InvertConfig, None, _overrides(TINY)).model_set)
-    out = tmp_path_factory.mktemp("prior")
-    tcfg = TrainConfig(steps=6, batch_size=4, device="cpu", log_every=3,
-                       data=DataConfig(family=ms.family, n=10, size=(16, 16)),
-                       model=UNetConfig(channels=(8, 16), attention=(False, False), norm_groups=4,
-                                        attention_head_dim=8),
-                       optim=OptimConfig(warmup_steps=2))
-    train(tcfg, out, data=ms.subset(range(10)), progress=False)
-    return out / "prior"
+    return train_tiny_prior(ms, 10, (16, 16), 6, tmp_path_factory.mktemp("prior"))
 
 
 def test_invert_default_device_on_a_machine_without_gpu_gives_the_cpu_samples(tmp_path, tiny_learned_prior,
