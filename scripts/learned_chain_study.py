@@ -8,7 +8,8 @@ The problem is the one of `geomem validate-samplers` (FWI 64², 5 shots, 5.5 % n
 noise seed 0: `fwi_truth_problem`); the sampler is `annealed` with the settings of the 40 × 40 learned-prior runs
 (`steps = 40`, `mala_steps = 40`, no start) changed by ``--set key=value``. Chain i of a 16-chain run uses seed
 ``seed + i`` whatever the batch, so ``--seeds 9 12`` reruns chains 9 and 12 alone (the network sees a batch of one:
-its rounding may differ from the batch of 16). Prints each chain's misfit/noise at every fifth level and at the end;
+its rounding may differ from the batch of 16). Prints each chain's misfit/noise (and MALA step factor) at every
+fifth level and at the end;
 ``--summary`` reads such printed lines back and gives mean, median, range and the count ≤ 1.2 over the seeds.
 """
 
@@ -59,8 +60,10 @@ def main() -> None:
         post = sample_posterior(prior, lik, "annealed", 1, cfg, seed=seed)
         h = post.history[:, 0] / scale
         sig = post.info["sigmas"]
-        path = " ".join(f"{sig[k]:.3g}:{h[k]:.2f}" for k in range(0, len(h), 5))
-        print(f"seed {seed} {args.set}: misfit/noise {post.misfit[0] / scale:.3f}; by level {path}", flush=True)
+        cs = post.info["step_factors"]
+        path = " ".join(f"{sig[k]:.3g}:{h[k]:.2f}(c {cs[k]:.2g})" for k in range(0, len(h), 5))
+        print(f"seed {seed} {args.set}: misfit/noise {post.misfit[0] / scale:.3f}; by level "
+              f"σ:misfit/noise(step factor) {path}; {post.info['wall_time_s']:.0f} s", flush=True)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,25 @@ MALA step factor (``h = c r²``, :mod:`geomem.posterior.mala`). By default ``c``
 Where the likelihood is far stiffer than the anchor at the upper levels (FWI: every proposal rejected from σ = 2
 down to σ ≈ 0.1) ``c`` shrinks there by ×0.32 per level of 10 moves and, growing by at most 9 % per move below, is
 still 20–100× too small at the last level, which then barely moves from ``x̂₀`` (docs/posterior.md, "The finite-σ
-tilt"). ``step_reset = True`` starts every level at ``step_init`` instead.
+tilt"). ``step_reset = True`` starts every level at ``step_init`` instead. ``step_carry = "size"`` carries the step
+*size* ``h`` rather than the factor: level ``k`` starts at ``c_k = min(1, c_{k−1} r_{k−1}² / r_k²)``. Where ``φ``'s
+curvature ``λ`` dominates the anchor's (``λ ≫ 1/r²``) MALA's usable step is ``h ≈ 1/λ`` whatever ``r``, so the
+factor that was right at the last level is ``r_{k−1}²/r_k²`` too small at the next; where the anchor dominates,
+``c`` is capped at 1 (``h = r²``). ``info["step_factors"]`` and ``info["acceptance"]`` give each level's last
+``c`` and acceptance rate.
+
+Diagonal preconditioning (``precondition = True``). The FWI likelihood's curvature spans orders of magnitude
+across the model (the squared gradient ~10³ between the pixels under the sources and the median pixel, ~400×
+between the top and the bottom rows), so a plain MALA step is set by the stiffest pixels: on the N = 50 learned prior
+the step size stays ``h ≈ 5·10⁻⁷`` at every level and the median pixel hardly moves. With the option each level's
+moves run in the metric ``P = 1 / (1 + r_k² Ĥ)`` (:func:`~geomem.posterior.mala.mala_moves`), ``Ĥ`` the Gauss–Newton
+diagonal estimated from the chains' likelihood gradients, ``Ĥ = mean (∇φ)² M/2φ`` (exact in expectation for a white
+residual of any size; :func:`~geomem.posterior.mala.curvature_terms`): at level 0 from the gradients at the first
+``x̂₀``, after each level ``Ĥ ← (Ĥ + that level's mean over its proposals)/2``. ``P`` is fixed within a level, so
+each move stays an exact Metropolis step of that level's target; ``P ≈ 1`` where the anchor dominates
+(``r² Ĥ ≪ 1``) and ``≈ 1/(r² Ĥ)`` where the likelihood does, so one factor ``c`` suits every pixel (off-diagonal
+coupling, which a diagonal cannot undo, still limits ``c``). ``info["precond_spread"]`` gives each level's
+``max P / median P``.
 
 Likelihood-tempered selection (``select_levels = S > 0``; population annealing, a heuristic). The annealing
 never moves a chain between basins: a chain whose ``x̂₀`` fell into a wrong basin at the upper levels (FWI: a
@@ -63,7 +81,7 @@ from geomem.config import Settings
 from geomem.errors import ValueRangeError
 from geomem.posterior.chains import ChainNoise, check_pair, finish
 from geomem.posterior.likelihood import Likelihood
-from geomem.posterior.mala import LangevinState, mala_moves
+from geomem.posterior.mala import LangevinState, curvature_terms, mala_moves
 from geomem.posterior.result import PosteriorSamples
 from geomem.posterior.smc import ess_of, systematic_resample
 from geomem.posterior.split_gibbs import misfit_norm
@@ -83,6 +101,9 @@ class AnnealedConfig(Settings):
     tau: float = field(default=0.5, metadata={"gt": 0})
     step_init: float = field(default=0.5, metadata={"gt": 0, "max": 1})
     step_reset: bool = False  # each level's MALA step factor starts at step_init (False: carried from the last level)
+    step_carry: str = field(default="factor", metadata={"choices": ("factor", "size")})  # carried: c or h = c r²
+    precondition: str = field(default="none", metadata={"choices": ("none", "last", "all")})  # levels in the GN metric
+    last_mala_steps: int = field(default=0, metadata={"min": 0})  # MALA moves at the last level (0: mala_steps)
     adapt_rate: float = field(default=0.2, metadata={"min": 0})
     divergence_factor: float = field(default=1e3, metadata={"gt": 1})
     prior_draws: int = field(default=0, metadata={"min": 0})  # P: importance-resampled start (0: off)
@@ -99,6 +120,9 @@ class AnnealedConfig(Settings):
         if self.prior_draws and not self.sigma_min < self.start_sigma <= self.sigma_max:
             raise ValueRangeError(f"start_sigma ({self.start_sigma}) must lie in (sigma_min, sigma_max] = "
                                   f"({self.sigma_min}, {self.sigma_max}] with prior_draws > 0")
+        if self.step_reset and self.step_carry != "factor":
+            raise ValueRangeError(f"step_carry = {self.step_carry!r} carries the step from level to level and "
+                                  "step_reset = true restarts it at step_init: set one of them")
         if self.select_levels > self.steps - 1:
             raise ValueRangeError(f"select_levels ({self.select_levels}) must be below steps ({self.steps}): "
                                   "selections happen between levels")
@@ -141,19 +165,32 @@ def annealed(
     ancestors = np.arange(chains)
     selections = {"select_after": list(config.selection_after), "select_beta": [], "select_ess": [],
                   "select_lineages": []}
-    c = None
-    first = None
+    c, r_last, first, curvature = None, None, None, None
+    factors, acceptance, spread = [], [], []
     for k, s in enumerate(sigmas):
         s = float(s)
         x0_hat = prior.denoise(x, s).detach()
         state = LangevinState.start(likelihood, x0_hat, config.step_init)
+        r = s * config.tau / math.sqrt(s**2 + config.tau**2)
         if first is None:
             first = misfit_norm(likelihood, state.phi)
+            curvature = curvature_terms(likelihood, state.phi, state.grad).mean(0)
         elif not config.step_reset:
-            state.c = c
-        r = s * config.tau / math.sqrt(s**2 + config.tau**2)
-        state = mala_moves(likelihood, state, x0_hat, r, config.mala_steps, noise, config.adapt_rate)
-        c = state.c
+            state.c = c if config.step_carry == "factor" else torch.clamp(c * (r_last / r) ** 2, max=1.0)
+        last = k == len(sigmas) - 1
+        precond = None
+        if config.precondition == "all" or (config.precondition == "last" and last):
+            precond = 1.0 / (1.0 + r**2 * curvature)
+            if config.precondition == "last":
+                state.c = torch.full_like(state.c, config.step_init)  # the metric changed: the factor starts afresh
+        moves = config.last_mala_steps if last and config.last_mala_steps else config.mala_steps
+        state = mala_moves(likelihood, state, x0_hat, r, moves, noise, config.adapt_rate, precond=precond)
+        c, r_last = state.c, r
+        curvature = 0.5 * (curvature + state.curvature_sum / state.curvature_count)
+        factors.append(float(c.max()))
+        acceptance.append(state.acceptance)
+        if precond is not None:
+            spread.append(float(precond.max() / precond.median()))
         history[k] = misfit_norm(likelihood, state.phi)
         if k in config.selection_after:
             j = len(selections["select_beta"])
@@ -166,8 +203,9 @@ def annealed(
         x = state.z if k == len(sigmas) - 1 else state.z + float(sigmas[k + 1]) * noise.normal()
     select_info = {**selections, "ancestors": ancestors.tolist()} if config.select_levels else {}
     return finish("annealed", x, likelihood, ~np.isfinite(history[-1]), started, g0, f0,
-                  info={"steps": config.steps, "sigmas": sigmas.tolist(), "seeds": noise.seeds, **start_info,
-                        **select_info},
+                  info={"steps": config.steps, "sigmas": sigmas.tolist(), "seeds": noise.seeds,
+                        "step_factors": factors, "acceptance": acceptance,
+                        **({"precond_spread": spread} if spread else {}), **start_info, **select_info},
                   history=history, first_misfit=first, divergence_factor=config.divergence_factor)
 
 

@@ -139,11 +139,25 @@ def _coefficients(config: DPSConfig, s: float, s_next: float, chung_scale: float
 _COMPILED_STEP = None
 
 
+STEP_GRAPHS = 64  # graphs of the compiled step kept per process (torch's default limit is 8)
+
+
 def _compiled_step():
-    """:func:`_device_step` through :func:`torch.compile` (made once per process; its graphs are cached by torch)."""
+    """:func:`_device_step` through :func:`torch.compile` (made once per process; its graphs are cached by torch).
+
+    Each guidance rule, with or without noise and parameterization, on each device and dtype is its own graph; past
+    torch's recompile limit (8 per function) a ``fullgraph`` compile fails, so the calls raise it to
+    ``STEP_GRAPHS`` (measured: the eight cases of tests/posterior_samplers/test_dps_step.py in one process on a GPU
+    machine hit the default limit and fell back to the eager step)."""
     global _COMPILED_STEP
     if _COMPILED_STEP is None:
-        _COMPILED_STEP = torch.compile(_device_step, fullgraph=True)
+        compiled = torch.compile(_device_step, fullgraph=True)
+
+        def step(*args):
+            with torch._dynamo.config.patch(recompile_limit=STEP_GRAPHS):
+                return compiled(*args)
+
+        _COMPILED_STEP = step
     return _COMPILED_STEP
 
 

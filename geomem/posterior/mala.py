@@ -15,6 +15,18 @@ proposals are rejected and chains started there barely move (SMC's burn-in then 
 docs/posterior.md). One move costs one likelihood gradient per chain (``φ`` and ``∇φ`` at the proposal; the
 current point's are carried in :class:`LangevinState`).
 
+Diagonal preconditioner (``precond = P``, positive, the model's shape, fixed during the moves). The proposal is
+``z' = z − D(z) + √(2h P) ξ`` with ``D(z) = tamed(h P ∇U(z))`` and ``log q(b | a) = −Σ (b − a + D(a))² / 4hP``:
+still an exact Metropolis step for the fixed ``P`` (the Langevin diffusion of ``π`` in the metric ``P⁻¹``).
+Where ``φ``'s curvature varies by orders of magnitude across the model (FWI: the squared gradient spans ~10³ from
+the pixels under the sources to the deep ones), a plain step is set by the stiffest pixels and the others barely
+move; ``P ≈ (∇²U)⁻¹``'s diagonal scaled by ``r²`` lets one ``h`` suit every pixel. Each move also adds every chain's
+``(∇φ)² · M / 2φ`` at the proposal (``M`` data values) to ``state.curvature_sum`` (``state.curvature_count`` counts
+them): for a white residual ``ε`` of any size ``s`` per value, ``g = Jᵀε/γ²`` has ``E[ggᵀ] = JᵀJ s²/γ⁴`` and
+``2φ/M = s²/γ²``, so the term's mean is the Gauss–Newton diagonal ``diag(JᵀJ)/γ²`` — the estimate
+:mod:`geomem.posterior.annealed` builds ``P`` from (without the ``M/2φ`` a residual 20× the noise would inflate it
+400×).
+
 Step size. ``h = c r²`` with a factor ``c ∈ (0, 1]`` (the anchor alone has curvature ``1/r²``), adapted after
 every move towards the acceptance rate 0.574 (optimal for MALA) from the acceptance *averaged over all chains*:
 ``log c += κ (mean accepted − 0.574)``. One factor for all chains matters: a per-chain factor adapted to that
@@ -38,7 +50,9 @@ TARGET_ACCEPTANCE = 0.574
 
 @dataclass
 class LangevinState:
-    """Current point of every chain with its ``φ`` (B,) float64 and ``∇φ``, and the step factors ``c`` (B,)."""
+    """Current point of every chain with its ``φ`` (B,) float64 and ``∇φ``, the step factors ``c`` (B,), and the
+    sum over chains and moves of ``(∇φ)² M/2φ`` at the proposals (model shape, float64; ``curvature_count``
+    terms; module docstring)."""
 
     z: torch.Tensor
     phi: torch.Tensor
@@ -46,6 +60,8 @@ class LangevinState:
     c: torch.Tensor
     accepted: int = 0
     proposed: int = 0
+    curvature_sum: torch.Tensor | None = None
+    curvature_count: int = 0
 
     @classmethod
     def start(cls, likelihood: Likelihood, z: torch.Tensor, c0: float) -> LangevinState:
@@ -58,11 +74,29 @@ class LangevinState:
         idx = torch.as_tensor(rows, dtype=torch.long)
         return LangevinState(self.z[idx.to(self.z.device)].clone(), self.phi[idx.to(self.phi.device)].clone(),
                              self.grad[idx.to(self.grad.device)].clone(), self.c[idx].clone(),
-                             self.accepted, self.proposed)
+                             self.accepted, self.proposed, self.curvature_sum, self.curvature_count)
 
     @property
     def acceptance(self) -> float:
         return self.accepted / max(self.proposed, 1)
+
+
+def curvature_terms(likelihood: Likelihood, phi: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Each chain's ``(∇φ)² · M / 2φ`` (B, *model_shape) float64: the Gauss–Newton diagonal if its residual were
+    white (module docstring); zero for a non-finite or zero ``φ``."""
+    phi = phi.to(device=grad.device, dtype=torch.float64)
+    scale = torch.where(torch.isfinite(phi) & (phi > 0), likelihood.n_data / (2.0 * phi), torch.zeros_like(phi))
+    terms = grad.double() ** 2 * scale.reshape((-1, *([1] * (grad.ndim - 1))))
+    return torch.nan_to_num(terms, nan=0.0, posinf=0.0)
+
+
+def add_curvature(state: LangevinState, likelihood: Likelihood, phi: torch.Tensor, grad: torch.Tensor
+                  ) -> LangevinState:
+    """``state`` with the chains' :func:`curvature_terms` at ``(φ, ∇φ)`` added to its running sum."""
+    terms = curvature_terms(likelihood, phi, grad).sum(0)
+    state.curvature_sum = terms if state.curvature_sum is None else state.curvature_sum + terms
+    state.curvature_count += len(grad)
+    return state
 
 
 def _flat_sq(t: torch.Tensor) -> torch.Tensor:
@@ -85,24 +119,37 @@ def mala_moves(
     noise: ChainNoise,
     adapt_rate: float = 0.2,
     c_max: float = 1.0,
+    precond: torch.Tensor | None = None,
 ) -> LangevinState:
-    """``steps`` MALA moves of every chain for ``U(z) = φ(z) + ‖z − anchor‖²/2r²`` (module docstring)."""
+    """``steps`` MALA moves of every chain for ``U(z) = φ(z) + ‖z − anchor‖²/2r²`` (module docstring), in the
+    metric of the diagonal preconditioner ``precond`` (model shape, positive; None: the identity)."""
     r2 = float(r) ** 2
     column = (-1, *([1] * (state.z.ndim - 1)))
     cap = float(r) * math.sqrt(state.z[0].numel())
+    p = torch.ones((), dtype=state.z.dtype, device=state.z.device) if precond is None else \
+        precond.to(device=state.z.device, dtype=state.z.dtype)
+    if precond is not None and (tuple(p.shape) != tuple(state.z.shape[1:]) or not bool((p > 0).all())):
+        raise ValueError(f"precond must be positive with the model's shape {tuple(state.z.shape[1:])}, "
+                         f"got shape {tuple(p.shape)}")
+    p64 = p.double()
     for _ in range(int(steps)):
         z, phi, grad = state.z, state.phi, state.grad
         h = (state.c * r2).to(z.device)
         hc = h.to(z.dtype).reshape(column)
-        drift = tamed_drift(hc * (grad + (z - anchor) / r2), cap)
-        prop = z - drift + torch.sqrt(2.0 * hc) * noise.normal()
+        drift = tamed_drift(hc * p * (grad + (z - anchor) / r2), cap)
+        kick = torch.sqrt(2.0 * hc * p) * noise.normal()
+        prop = z - drift + kick
         phi_p, grad_p = likelihood.misfit_and_gradient(prop)
-        drift_p = tamed_drift(hc * (grad_p + (prop - anchor) / r2), cap)
+        state = add_curvature(state, likelihood, phi_p, grad_p)
+        drift_p = tamed_drift(hc * p * (grad_p + (prop - anchor) / r2), cap)
         u = phi.cpu() + _flat_sq(z - anchor) / (2 * r2)
         u_p = phi_p.cpu() + _flat_sq(prop - anchor) / (2 * r2)
         hh = h.double().cpu()
-        log_q_fwd = -_flat_sq(prop - z + drift) / (4 * hh)
-        log_q_rev = -_flat_sq(z - prop + drift_p) / (4 * hh)
+        # z' − z + D(z) is the kick and z − z' + D(z') = D(z) + D(z') − kick: formed without z, whose float32
+        # rounding is of the size of the kick where h P is small (a difference of O(1) values)
+        root_p = torch.sqrt(p64)
+        log_q_fwd = -_flat_sq(kick.double() / root_p) / (4 * hh)
+        log_q_rev = -_flat_sq((drift.double() + drift_p.double() - kick.double()) / root_p) / (4 * hh)
         log_alpha = (u - u_p + log_q_rev - log_q_fwd).numpy()
         finite = np.isfinite(log_alpha)
         accept = finite & (np.log(np.maximum(noise.uniform(), 1e-300)) < np.minimum(log_alpha, 0.0))

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The work of scripts/gpu/scaleout.sh, started by it in its own process session (it outlives the 10-minute calls
 # while the machine stays warm). Stages, in order, each with a time limit, each writing under RUN_DIR:
+#   tests       the CUDA tests: memorized denoiser (cuBLAS layouts, compiled Triton kernels), DPS step (eager and
+#               compiled) and per-chain noise on the GPU
+#   dps         DPS's own overhead per step with the memorized prior on the GPU, eager and compiled step
+#               (python -m benchmarks --cases dps; on an otherwise idle host)
 #   dask        Dask efficiency of the physics from 1 to min(16, cores) workers beside a process pool
 #               (benchmarks/gpu_dask.py; run first, on an otherwise idle host)
 #   memorized   the memorized denoiser against its floor at N = 10⁶, B = 16 and 64, every layout including the
@@ -12,7 +16,7 @@
 #               at a time, on the second GPU — into RUN_DIR/compare_<name>
 # Writes RUN_DIR/driver.log (stage stamps) and, once every stage but the background sweep is over, RUN_DIR/driver.done.
 # Usage (repository root, environment of scripts/gpu/install.sh): scripts/gpu/scaleout_driver.sh RUN_DIR [PRIOR ...]
-# Environment: STAGES (default "tests dask memorized sweep compare": the stages to run, in the order above);
+# Environment: STAGES (default "tests dps dask memorized sweep compare": the stages to run, in the order above);
 # COMPARE_SET (space-separated `key=value` overrides appended to every compare command, e.g.
 # "sampler.annealed.select_levels=3").
 set -uo pipefail
@@ -20,7 +24,7 @@ RUN=$1
 shift
 PRIORS=("${@:-n1000 n50}")
 read -r -a PRIORS <<< "${PRIORS[*]}"
-read -r -a STAGES <<< "${STAGES:-tests dask memorized sweep compare}"
+read -r -a STAGES <<< "${STAGES:-tests dps dask memorized sweep compare}"
 read -r -a COMPARE_SET <<< "${COMPARE_SET:-}"
 wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
 mkdir -p "$RUN"
@@ -39,9 +43,15 @@ stamp "scaleout driver: $NGPU GPU(s), $CORES cores, $W workers per Dask cluster,
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 uptime
 if wants tests; then
-  stamp "tests of the memorized denoiser on the GPU (the CUDA ones: cuBLAS layouts and the compiled Triton kernels)"
-  limited 180 "$RUN/tests.log" python3 -m pytest -q -p no:cacheprovider tests/priors/test_memorized.py \
-    tests/priors/test_memorized_triton.py
+  stamp "CUDA tests: memorized denoiser (cuBLAS layouts, compiled Triton kernels), DPS step, chain noise"
+  limited 240 "$RUN/tests.log" python3 -m pytest -q -p no:cacheprovider tests/priors/test_memorized.py \
+    tests/priors/test_memorized_triton.py tests/posterior_samplers/test_dps_step.py \
+    tests/posterior_samplers/test_chain_noise.py
+fi
+if wants dps; then
+  stamp "dps overhead (memorized prior, GPU, eager and compiled step)"
+  limited 180 "$RUN/dps.log" python3 -m benchmarks --device cuda --cases dps --dps-physics placeholder \
+    --dps-priors memorized --dps-compiled --out "$RUN/dps_overhead_gpu.json"
 fi
 if wants dask; then
   stamp dask

@@ -13,6 +13,7 @@ the device. Before this work the fused step made 18 operations and the memorized
 
 import importlib
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -200,3 +201,27 @@ def test_a_step_that_does_not_compile_falls_back_to_the_eager_one(monkeypatch):
         fallback = dps(prior, lik, 2, cfg, seed=1, dtype=torch.float64, compiled=True)
     assert not fallback.info["compiled_step"]
     np.testing.assert_allclose(fallback.samples, eager.samples, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_more_step_graphs_than_torchs_default_limit_stay_compiled(monkeypatch):
+    """Twelve distinct graphs of the compiled step in one process (the four guidance cases above in float64 and
+    float32, then float64 again at another batch): past torch's default limit of 8 a ``fullgraph`` compile fails
+    and the step falls back to eager (seen on the GPU machine, where the test above runs eight cases);
+    ``STEP_GRAPHS`` keeps them compiled (about 2 min of compiling on one core)."""
+    from geomem.geology.parameterization import Parameterization
+
+    monkeypatch.setattr(importlib.import_module("geomem.posterior.dps"), "_fused", lambda device: True)
+    cases = [({"zeta": 0.2}, False), ({"guidance": "likelihood"}, False),
+             ({"guidance": "normalized", "eta": 0.05, "stochastic": False, "guidance_start": 0.5}, True),
+             ({"zeta": 1e6, "divergence_factor": 10.0}, True)]
+    for n, dtype in enumerate((torch.float64, torch.float32, torch.float64)):
+        for kw, parameterized in cases:
+            prior, lik = _problem()
+            if parameterized:
+                lik = Likelihood(lik.operator, lik.y, GAMMA, Parameterization(1.5, 4.5))
+            cfg = DPSConfig(steps=10, sigma_min=0.2, sigma_max=5.0, **kw)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)  # a fallback warns
+                res = dps(prior, lik, 4 + n, cfg, seed=3, dtype=dtype, compiled=True)
+            assert res.info["compiled_step"]
