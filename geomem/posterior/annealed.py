@@ -36,18 +36,19 @@ factor that was right at the last level is ``r_{k−1}²/r_k²`` too small at th
 ``c`` is capped at 1 (``h = r²``). ``info["step_factors"]`` and ``info["acceptance"]`` give each level's last
 ``c`` and acceptance rate.
 
-Diagonal preconditioning (``precondition = True``). The FWI likelihood's curvature spans orders of magnitude
-across the model (the squared gradient ~10³ between the pixels under the sources and the median pixel, ~400×
-between the top and the bottom rows), so a plain MALA step is set by the stiffest pixels: on the N = 50 learned prior
-the step size stays ``h ≈ 5·10⁻⁷`` at every level and the median pixel hardly moves. With the option each level's
-moves run in the metric ``P = 1 / (1 + r_k² Ĥ)`` (:func:`~geomem.posterior.mala.mala_moves`), ``Ĥ`` the Gauss–Newton
+Diagonal preconditioning (``precondition = "all"``, or ``"last"``: the last level only, its factor restarted at
+``step_init``; ``last_mala_steps`` sets that level's moves). The FWI likelihood's curvature varies strongly across the
+model (largest under the sources), so a plain MALA step is set by the stiffest directions: on the N = 50 learned prior
+the step size stays ``h ≈ 4.5·10⁻⁷`` at every level (docs/posterior.md, "MALA step options"). With the option moves
+run in the metric ``P = 1 / (1 + r_k² Ĥ)`` (:func:`~geomem.posterior.mala.mala_moves`), ``Ĥ`` the Gauss–Newton
 diagonal estimated from the chains' likelihood gradients, ``Ĥ = mean (∇φ)² M/2φ`` (exact in expectation for a white
 residual of any size; :func:`~geomem.posterior.mala.curvature_terms`): at level 0 from the gradients at the first
 ``x̂₀``, after each level ``Ĥ ← (Ĥ + that level's mean over its proposals)/2``. ``P`` is fixed within a level, so
 each move stays an exact Metropolis step of that level's target; ``P ≈ 1`` where the anchor dominates
 (``r² Ĥ ≪ 1``) and ``≈ 1/(r² Ĥ)`` where the likelihood does, so one factor ``c`` suits every pixel (off-diagonal
 coupling, which a diagonal cannot undo, still limits ``c``). ``info["precond_spread"]`` gives each level's
-``max P / median P``.
+``max P / median P``. Measured on FWI with the N = 50 learned prior, neither option lowered the final misfit (``"all"``
+raised it: the weakly constrained pixels then sample the anchor's full width ``r``); they are off by default.
 
 Likelihood-tempered selection (``select_levels = S > 0``; population annealing, a heuristic). The annealing
 never moves a chain between basins: a chain whose ``x̂₀`` fell into a wrong basin at the upper levels (FWI: a

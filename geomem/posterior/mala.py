@@ -18,14 +18,13 @@ current point's are carried in :class:`LangevinState`).
 Diagonal preconditioner (``precond = P``, positive, the model's shape, fixed during the moves). The proposal is
 ``z' = z − D(z) + √(2h P) ξ`` with ``D(z) = tamed(h P ∇U(z))`` and ``log q(b | a) = −Σ (b − a + D(a))² / 4hP``:
 still an exact Metropolis step for the fixed ``P`` (the Langevin diffusion of ``π`` in the metric ``P⁻¹``).
-Where ``φ``'s curvature varies by orders of magnitude across the model (FWI: the squared gradient spans ~10³ from
-the pixels under the sources to the deep ones), a plain step is set by the stiffest pixels and the others barely
-move; ``P ≈ (∇²U)⁻¹``'s diagonal scaled by ``r²`` lets one ``h`` suit every pixel. Each move also adds every chain's
-``(∇φ)² · M / 2φ`` at the proposal (``M`` data values) to ``state.curvature_sum`` (``state.curvature_count`` counts
-them): for a white residual ``ε`` of any size ``s`` per value, ``g = Jᵀε/γ²`` has ``E[ggᵀ] = JᵀJ s²/γ⁴`` and
-``2φ/M = s²/γ²``, so the term's mean is the Gauss–Newton diagonal ``diag(JᵀJ)/γ²`` — the estimate
-:mod:`geomem.posterior.annealed` builds ``P`` from (without the ``M/2φ`` a residual 20× the noise would inflate it
-400×).
+Where ``φ``'s curvature varies by orders of magnitude across the model, a plain step is set by the stiffest pixels
+and the others barely move; ``P ≈ (∇²U)⁻¹``'s diagonal scaled by ``r²`` lets one ``h`` suit every pixel. Each move
+also adds every chain's ``(∇φ)² · M / 2φ`` at the proposal (``M`` data values) to ``state.curvature_sum``
+(``state.curvature_count`` counts them): for a white residual ``ε`` of any size ``s`` per value, ``g = Jᵀε/γ²``
+has ``E[ggᵀ] = JᵀJ s²/γ⁴`` and ``2φ/M = s²/γ²``, so the term's mean is the Gauss–Newton diagonal
+``diag(JᵀJ)/γ²`` — the estimate :mod:`geomem.posterior.annealed` builds ``P`` from (without the ``M/2φ`` a
+residual 20× the noise would inflate it 400×).
 
 Step size. ``h = c r²`` with a factor ``c ∈ (0, 1]`` (the anchor alone has curvature ``1/r²``), adapted after
 every move towards the acceptance rate 0.574 (optimal for MALA) from the acceptance *averaged over all chains*:
@@ -42,6 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from geomem.errors import ValueRangeError
 from geomem.posterior.chains import ChainNoise
 from geomem.posterior.likelihood import Likelihood
 
@@ -129,7 +129,7 @@ def mala_moves(
     p = torch.ones((), dtype=state.z.dtype, device=state.z.device) if precond is None else \
         precond.to(device=state.z.device, dtype=state.z.dtype)
     if precond is not None and (tuple(p.shape) != tuple(state.z.shape[1:]) or not bool((p > 0).all())):
-        raise ValueError(f"precond must be positive with the model's shape {tuple(state.z.shape[1:])}, "
+        raise ValueRangeError(f"precond must be positive with the model's shape {tuple(state.z.shape[1:])}, "
                          f"got shape {tuple(p.shape)}")
     p64 = p.double()
     for _ in range(int(steps)):

@@ -49,7 +49,7 @@ def test_the_metric_must_be_positive_with_the_model_shape():
     state = LangevinState.start(lik, torch.zeros(4, 2, dtype=torch.float64), 0.5)
     noise = ChainNoise(0, 4, (2,), torch.float64, "cpu")
     for bad in (torch.ones(3, dtype=torch.float64), torch.tensor([1.0, 0.0], dtype=torch.float64)):
-        with pytest.raises(ValueError, match="precond must be positive"):
+        with pytest.raises(ValueRangeError, match="precond must be positive"):
             mala_moves(lik, state, torch.zeros(4, 2, dtype=torch.float64), 0.5, 1, noise, precond=bad)
 
 
