@@ -39,7 +39,7 @@ factor that was right at the last level is ``r_{k−1}²/r_k²`` too small at th
 Diagonal preconditioning (``precondition = "all"``, or ``"last"``: the last level only, its factor restarted at
 ``step_init``; ``last_mala_steps`` sets that level's moves). The FWI likelihood's curvature varies strongly across the
 model (largest under the sources), so a plain MALA step is set by the stiffest directions: on the N = 50 learned prior
-the step size stays ``h ≈ 4.5·10⁻⁷`` at every level (docs/posterior.md, "MALA step options"). With the option moves
+the step size stays ``h ≈ 4–5·10⁻⁷`` at every level (docs/posterior.md, "MALA step options"). With the option moves
 run in the metric ``P = 1 / (1 + r_k² Ĥ)`` (:func:`~geomem.posterior.mala.mala_moves`), ``Ĥ`` the Gauss–Newton
 diagonal estimated from the chains' likelihood gradients, ``Ĥ = mean (∇φ)² M/2φ`` (exact in expectation for a white
 residual of any size; :func:`~geomem.posterior.mala.curvature_terms`): at level 0 from the gradients at the first
