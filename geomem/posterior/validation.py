@@ -115,6 +115,16 @@ def quadratic2d() -> ValidationProblem:
     return _grid_reference("quadratic2d", lik, train, 0.1, (ax, ax))
 
 
+def anchored_gaussian(A: np.ndarray, y: np.ndarray, gamma: float, a: np.ndarray, r: float
+                      ) -> tuple[Likelihood, np.ndarray, np.ndarray]:
+    """``(likelihood, mean, covariance)`` of the likelihood step's target ``U(z) = ‖y − Az‖²/2γ² + ‖z − a‖²/2r²``
+    for a matrix ``A``: a Gaussian of precision ``AᵀA/γ² + I/r²`` and mean ``Σ (Aᵀy/γ² + a/r²)`` (the closed form
+    the MALA and HMC moves are tested against)."""
+    lik = Likelihood(MatrixOperator(A), y, gamma)
+    cov = np.linalg.inv(A.T @ A / gamma**2 + np.eye(A.shape[1]) / r**2)
+    return lik, cov @ (A.T @ y / gamma**2 + a / r**2), cov
+
+
 def linear_gaussian() -> ValidationProblem:
     rng = np.random.default_rng(8)
     d, m, sigma, gamma = 8, 4, 0.01, 0.3

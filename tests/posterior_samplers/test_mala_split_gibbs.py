@@ -12,15 +12,7 @@ from geomem.posterior.mala import LangevinState, mala_moves
 from geomem.posterior.sample import SAMPLERS, sample_posterior, sampler_config
 from geomem.posterior.smc import SMCConfig, ess_of, predicted_increment, systematic_resample, transport
 from geomem.posterior.split_gibbs import SplitGibbsConfig, split_gibbs
-from geomem.posterior.validation import _grid_reference, cubic1d, score
-
-
-def anchored_gaussian(A, y, gamma, a, r):
-    """``(likelihood, mean, covariance)`` of ``U(z) = ‖y − Az‖²/2γ² + ‖z − a‖²/2r²``: a Gaussian of precision
-    ``AᵀA/γ² + I/r²``."""
-    lik = Likelihood(MatrixOperator(A), y, gamma)
-    cov = np.linalg.inv(A.T @ A / gamma**2 + np.eye(A.shape[1]) / r**2)
-    return lik, cov @ (A.T @ y / gamma**2 + a / r**2), cov
+from geomem.posterior.validation import _grid_reference, anchored_gaussian, cubic1d, score
 
 
 def test_mala_samples_the_gaussian_target_of_a_linear_likelihood():
