@@ -11,6 +11,7 @@ user mistake.
 from __future__ import annotations
 
 import importlib
+import logging
 import signal
 import sys
 import threading
@@ -33,8 +34,17 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v",
+                                       help="Progress lines on stderr (e.g. one per level of the annealed sampler).")
+          ) -> None:
     """Memorization in diffusion priors for seismic full-waveform inversion."""
+    if verbose:
+        log = logging.getLogger("geomem")
+        if not log.handlers:  # main() may run several times in one process
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+            log.addHandler(handler)
+        log.setLevel(logging.INFO)
 
 
 @app.command()

@@ -87,6 +87,7 @@ Cost per sample: ``K (mala_steps + 1)`` likelihood gradients (one at each new ``
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -106,6 +107,8 @@ from geomem.posterior.split_gibbs import misfit_norm
 from geomem.priors.denoiser import Denoiser
 from geomem.priors.sampling import karras_sigmas, sample
 
+
+_log = logging.getLogger(__name__)  # one INFO line per level (`geomem --verbose`)
 
 @dataclass(frozen=True)
 class AnnealedConfig(Settings):
@@ -226,6 +229,10 @@ def annealed(
         if precond is not None:
             spread.append(float(precond.max() / precond.median()))
         history[k] = misfit_norm(likelihood, state.phi)
+        mon = history[k] / (likelihood.gamma * math.sqrt(likelihood.n_data))
+        _log.info("annealed level %d/%d: sigma %.3g, misfit/noise median %.3f [%.3f, %.3f], step factor %.2g, "
+                  "acceptance %.2f, %.0f s", k + 1, len(sigmas), s, np.median(mon), mon.min(), mon.max(),
+                  factors[-1], acceptance[-1], time.time() - started)
         if k in config.selection_after:
             j = len(selections["select_beta"])
             rows, beta, ess = tempered_selection(state.phi.double().cpu().numpy(), config.select_ess,

@@ -33,3 +33,21 @@ def test_model_command_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "(nz, nx)" in err and "missing.npy" in err and "vmax_bound" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_verbose_flag_routes_geomem_progress_lines_to_stderr_once(capsys):
+    """`geomem --verbose ...` attaches one stderr handler to the `geomem` logger at INFO (not one per call)."""
+    import logging
+
+    log = logging.getLogger("geomem")
+    saved = (list(log.handlers), log.level)
+    try:
+        log.handlers.clear()
+        assert main(["--verbose", "version"]) == 0
+        assert main(["--verbose", "version"]) == 0
+        assert len(log.handlers) == 1 and log.level == logging.INFO
+        logging.getLogger("geomem.posterior.annealed").info("annealed level 1/1: test line")
+        assert "annealed level 1/1: test line" in capsys.readouterr().err
+    finally:
+        log.handlers[:] = saved[0]
+        log.setLevel(saved[1])

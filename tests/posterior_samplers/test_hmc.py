@@ -86,3 +86,17 @@ def test_annealed_with_hmc_counts_its_gradients_and_fits_the_linear_gaussian_pro
     assert post.info["gradients_per_sample"] == per_chain
     ratio = float(np.mean(lik.misfit_over_noise(post.samples))) / problem.misfit_over_noise
     assert abs(ratio - 1) < 0.15
+
+
+def test_annealed_logs_one_progress_line_per_level_with_the_chains_misfit(caplog):
+    """`geomem --verbose` shows the `geomem` logger's INFO lines: the annealed sampler writes one per level, whose
+    last misfit/noise median is the median of the samples' own misfit/noise (the same quantity)."""
+    problem = toy_problem("linear_gaussian")
+    lik = problem.likelihood
+    cfg = AnnealedConfig(steps=4, mala_steps=8, moves="hmc", leapfrog_steps=4)
+    with caplog.at_level("INFO", logger="geomem.posterior.annealed"):
+        post = sample_posterior(problem.prior, lik, "annealed", 8, cfg, seed=0)
+    lines = [r.getMessage() for r in caplog.records if r.name == "geomem.posterior.annealed"]
+    assert [ln.split(":")[0] for ln in lines] == [f"annealed level {k}/4" for k in range(1, 5)]
+    last_median = float(lines[-1].split("misfit/noise median ")[1].split()[0])
+    assert abs(last_median - float(np.median(lik.misfit_over_noise(post.samples)))) < 2e-3
