@@ -107,7 +107,6 @@ from geomem.posterior.split_gibbs import misfit_norm
 from geomem.priors.denoiser import Denoiser
 from geomem.priors.sampling import karras_sigmas, sample
 
-
 _log = logging.getLogger(__name__)  # one INFO line per level (`geomem --verbose`)
 
 @dataclass(frozen=True)
