@@ -56,14 +56,16 @@ is then ``mala_steps / leapfrog_steps`` HMC trajectories of ``leapfrog_steps`` l
 factor ``c`` keeps its meaning, ``h = c r²``, adapted towards 65 % acceptance). A trajectory moves ballistically, so a
 direction of curvature ``λ`` relaxes in ``O(√(λ_max/λ))`` gradients rather than MALA's ``O(λ_max/λ)``: on FWI with the
 N = 50 learned prior (held-out truth, 40 levels × 40 gradients, ``leapfrog_steps = 8``, ``step_carry = "size"``) three
-single chains ended at misfit/noise 1.04, 1.04, 1.10 where plain MALA ended at 1.44 and 1.50 (docs/posterior.md,
-"Hamiltonian moves").
+single chains ended at misfit/noise 1.04, 1.04, 1.10 where plain MALA ended at 1.44 and 1.50, and with 16 chains and
+three selections (``data/configs/compare_gpu.toml``) at mean 1.04 (N = 50) and 1.03 (N = 1000) (docs/posterior.md,
+"Hamiltonian moves"). On the low-dimensional toys it gains nothing over MALA, and ``step_carry = "size"`` is worse
+there (misfit 1.3–1.6 × the exact value against 1.06–1.13; ``scripts/annealed_moves_toys.py``).
 
 Chain start (``chain_start``). By default each level's moves start at its ``x̂₀`` (one extra likelihood gradient per
 level). ``"carried"`` starts them at the previous level's samples instead (they are already in the likelihood's basin;
 the anchor still moves to ``x̂₀``), which saves that gradient: cost ``K · mala_steps + 1``. Measured: no change of the
-FWI N = 50 chain with MALA (seed 0: 1.44 either way); on the linear-Gaussian toy it moved HMC's mean misfit from 1.02
-to 0.98 of the exact value.
+FWI N = 50 chain with MALA (seed 0: 1.44 either way); on the linear-Gaussian toy it moved HMC's mean misfit from
+1.08 / 1.13 to 1.04 / 1.05 of the exact value (400 chains, seeds 0 / 1000, ``scripts/annealed_moves_toys.py``).
 
 Likelihood-tempered selection (``select_levels = S > 0``; population annealing, a heuristic). The annealing
 never moves a chain between basins: a chain whose ``x̂₀`` fell into a wrong basin at the upper levels (FWI: a
