@@ -100,3 +100,16 @@ def test_invert_device_errors_say_what_to_change(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"1 CUDA GPU\(s\) \(cuda:0 to cuda:0\); use one of those"):
         run_invert(load_config(InvertConfig, None, base | {"device": "cuda:1"}), tmp_path / "c")
     assert not any((tmp_path / d).exists() for d in "abc")
+
+
+def test_full_budget_invert_config_uses_the_validated_compare_sampler():
+    """data/configs/invert_full.toml and compare_gpu.toml carry the same sampler (the one measured at full size in
+    docs/posterior.md, "Hamiltonian moves"), and it stays within issue 16's budget of 2,000 gradients per sample."""
+    from geomem.experiments.compare import CompareConfig
+
+    inv = load_config(InvertConfig, "data/configs/invert_full.toml", {})
+    cmp = load_config(CompareConfig, "data/configs/compare_gpu.toml", {})
+    assert inv.sampler == cmp.sampler and inv.chains == cmp.chains == 16
+    a = inv.sampler.annealed
+    assert (inv.sampler.method, a.moves) == ("annealed", "hmc")
+    assert a.steps * (a.mala_steps + 1) <= 2000
