@@ -17,18 +17,13 @@ from geomem.posterior.validation import anchored_gaussian, toy_problem
 
 
 @pytest.mark.parametrize("with_metric", [False, True])
-def test_hmc_samples_the_gaussian_target_of_a_linear_likelihood(with_metric):
+def test_hmc_samples_the_gaussian_target_of_a_linear_likelihood(with_metric, anchored_target):
     """U(z) = ‖y − Az‖²/2γ² + ‖z − a‖²/2r² (precision AᵀA/γ² + I/r²): mean and covariance of 2000 chains after 100
     trajectories of 4 leapfrog steps, in the identity metric and in a diagonal one with a 200× spread."""
-    A = np.array([[20.0, 0.5, 0.0], [0.0, 1.0, 0.3]])
-    y, gamma, a, r = np.array([0.3, -0.2]), 0.5, np.array([0.2, 0.1, -0.3]), 0.4
-    lik, mean, cov = anchored_gaussian(A, y, gamma, a, r)
-    n = 2000
-    noise = ChainNoise(0, n, (3,), torch.float64, "cpu")
-    anchor = torch.tensor(a).expand(n, 3).contiguous()
-    precond = 1.0 / (1.0 + r**2 * torch.tensor(np.diag(A.T @ A) / gamma**2)) if with_metric else None
+    t = anchored_target
+    lik, mean, cov, n, anchor = t.lik, t.mean, t.cov, t.n, t.anchor
     state = LangevinState.start(lik, anchor.clone(), 0.01)
-    state = hmc_moves(lik, state, anchor, r, 100, 4, noise, precond=precond)
+    state = hmc_moves(lik, state, anchor, t.r, 100, 4, t.noise, precond=t.metric if with_metric else None)
     z = state.z.numpy()
     assert 0.4 < state.acceptance < 0.9
     assert np.all(np.abs(z.mean(0) - mean) < 4 * np.sqrt(np.diag(cov) / n) + 1e-3)

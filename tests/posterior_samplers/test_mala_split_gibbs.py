@@ -32,19 +32,14 @@ def test_mala_samples_the_gaussian_target_of_a_linear_likelihood():
     assert lik.n_gradient == n * 151
 
 
-def test_diagonal_metric_mala_samples_the_gaussian_target():
+def test_diagonal_metric_mala_samples_the_gaussian_target(anchored_target):
     """U(z) = ‖y − Az‖²/2γ² + ‖z − a‖²/2r² is Gaussian (precision AᵀA/γ² + I/r²); a fixed diagonal metric P with a
     200× spread must leave it invariant: mean and covariance of 2000 chains after 200 moves."""
-    A = np.array([[20.0, 0.5, 0.0], [0.0, 1.0, 0.3]])
-    y, gamma, a, r = np.array([0.3, -0.2]), 0.5, np.array([0.2, 0.1, -0.3]), 0.4
-    lik, mean, cov = anchored_gaussian(A, y, gamma, a, r)
-    n = 2000
-    noise = ChainNoise(0, n, (3,), torch.float64, "cpu")
-    anchor = torch.tensor(a).expand(n, 3).contiguous()
+    t = anchored_target
+    lik, mean, cov, n, r, anchor, precond = t.lik, t.mean, t.cov, t.n, t.r, t.anchor, t.metric
     state = LangevinState.start(lik, anchor.clone(), 0.5)
-    precond = 1.0 / (1.0 + r**2 * torch.tensor(np.diag(A.T @ A) / gamma**2))
     assert float(precond.max() / precond.min()) > 200
-    state = mala_moves(lik, state, anchor, r, 200, noise, precond=precond)
+    state = mala_moves(lik, state, anchor, r, 200, t.noise, precond=precond)
     z = state.z.numpy()
     assert 0.3 < state.acceptance < 0.85
     assert np.all(np.abs(z.mean(0) - mean) < 4 * np.sqrt(np.diag(cov) / n) + 1e-3)
