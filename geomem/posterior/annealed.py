@@ -111,6 +111,7 @@ from geomem.priors.sampling import karras_sigmas, sample
 
 _log = logging.getLogger(__name__)  # one INFO line per level (`geomem --verbose`)
 
+
 @dataclass(frozen=True)
 class AnnealedConfig(Settings):
     """Settings of a DAPS-style run (normalized model units)."""
