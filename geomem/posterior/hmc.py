@@ -26,22 +26,15 @@ independent of the state, so exactness holds), which breaks the periodic orbits 
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
 from geomem.errors import ValueRangeError
 from geomem.posterior.chains import ChainNoise
 from geomem.posterior.likelihood import Likelihood
-from geomem.posterior.mala import LangevinState, add_curvature
+from geomem.posterior.mala import LangevinState, add_curvature, flat_sq, metric, metropolis_update
 
 TARGET_ACCEPTANCE = 0.65
 STEP_JITTER = 0.2
-
-
-def _half_sq(t: torch.Tensor) -> torch.Tensor:
-    return 0.5 * (t.double() ** 2).flatten(1).sum(1).cpu()
 
 
 def hmc_moves(
@@ -63,11 +56,7 @@ def hmc_moves(
         raise ValueRangeError(f"leapfrog_steps must be ≥ 1, got {leapfrog_steps}")
     r2 = float(r) ** 2
     column = (-1, *([1] * (state.z.ndim - 1)))
-    root_p = torch.ones((), dtype=state.z.dtype, device=state.z.device) if precond is None else \
-        torch.sqrt(precond.to(device=state.z.device, dtype=state.z.dtype))
-    if precond is not None and (tuple(precond.shape) != tuple(state.z.shape[1:]) or not bool((precond > 0).all())):
-        raise ValueRangeError(f"precond must be positive with the model's shape {tuple(state.z.shape[1:])}, "
-                              f"got shape {tuple(precond.shape)}")
+    root_p = torch.sqrt(metric(state, precond))
 
     def grad_u(z, g):
         return g + (z - anchor) / r2
@@ -78,7 +67,7 @@ def hmc_moves(
         eps = torch.sqrt(2.0 * state.c) * torch.from_numpy(jitter)  # (B,) float64
         step = (eps * float(r)).to(device=z0.device, dtype=z0.dtype).reshape(column) * root_p
         v0 = noise.normal()
-        h0 = phi0.cpu() + _half_sq(z0 - anchor) / r2 + _half_sq(v0)
+        h0 = phi0.cpu() + 0.5 * flat_sq(z0 - anchor) / r2 + 0.5 * flat_sq(v0)
         z, phi, g = z0, phi0, g0
         v = v0 - 0.5 * step * grad_u(z, g)
         for j in range(int(leapfrog_steps)):
@@ -87,17 +76,6 @@ def hmc_moves(
             state = add_curvature(state, likelihood, phi, g)
             g = g.to(z.dtype)
             v = v - (step if j < leapfrog_steps - 1 else 0.5 * step) * grad_u(z, g)
-        h1 = phi.cpu() + _half_sq(z - anchor) / r2 + _half_sq(v)
-        log_alpha = (h0 - h1).numpy()
-        finite = np.isfinite(log_alpha)
-        accept = finite & (np.log(np.maximum(noise.uniform(), 1e-300)) < np.minimum(log_alpha, 0.0))
-        a = torch.from_numpy(accept)
-        ad = a.to(z0.device).reshape(column)
-        state.z = torch.where(ad, z, z0)
-        state.phi = torch.where(a.to(phi0.device), phi.to(phi0.device), phi0)
-        state.grad = torch.where(ad, g.to(g0.dtype), g0)
-        state.c = torch.clamp(state.c * math.exp(adapt_rate * (float(accept.mean()) - TARGET_ACCEPTANCE)),
-                              1e-8, c_max)
-        state.accepted += int(accept.sum())
-        state.proposed += len(accept)
+        h1 = phi.cpu() + 0.5 * flat_sq(z - anchor) / r2 + 0.5 * flat_sq(v)
+        state = metropolis_update(state, z, phi, g, (h0 - h1).numpy(), noise, adapt_rate, TARGET_ACCEPTANCE, c_max)
     return state

@@ -99,7 +99,8 @@ def add_curvature(state: LangevinState, likelihood: Likelihood, phi: torch.Tenso
     return state
 
 
-def _flat_sq(t: torch.Tensor) -> torch.Tensor:
+def flat_sq(t: torch.Tensor) -> torch.Tensor:
+    """``‖t_b‖²`` per chain (B,) float64 on the CPU."""
     return (t.double() ** 2).flatten(1).sum(1).cpu()
 
 
@@ -126,11 +127,7 @@ def mala_moves(
     r2 = float(r) ** 2
     column = (-1, *([1] * (state.z.ndim - 1)))
     cap = float(r) * math.sqrt(state.z[0].numel())
-    p = torch.ones((), dtype=state.z.dtype, device=state.z.device) if precond is None else \
-        precond.to(device=state.z.device, dtype=state.z.dtype)
-    if precond is not None and (tuple(p.shape) != tuple(state.z.shape[1:]) or not bool((p > 0).all())):
-        raise ValueRangeError(f"precond must be positive with the model's shape {tuple(state.z.shape[1:])}, "
-                         f"got shape {tuple(p.shape)}")
+    p = metric(state, precond)
     p64 = p.double()
     for _ in range(int(steps)):
         z, phi, grad = state.z, state.phi, state.grad
@@ -142,24 +139,48 @@ def mala_moves(
         phi_p, grad_p = likelihood.misfit_and_gradient(prop)
         state = add_curvature(state, likelihood, phi_p, grad_p)
         drift_p = tamed_drift(hc * p * (grad_p + (prop - anchor) / r2), cap)
-        u = phi.cpu() + _flat_sq(z - anchor) / (2 * r2)
-        u_p = phi_p.cpu() + _flat_sq(prop - anchor) / (2 * r2)
+        u = phi.cpu() + flat_sq(z - anchor) / (2 * r2)
+        u_p = phi_p.cpu() + flat_sq(prop - anchor) / (2 * r2)
         hh = h.double().cpu()
         # z' − z + D(z) is the kick and z − z' + D(z') = D(z) + D(z') − kick: formed without z, whose float32
         # rounding is of the size of the kick where h P is small (a difference of O(1) values)
         root_p = torch.sqrt(p64)
-        log_q_fwd = -_flat_sq(kick.double() / root_p) / (4 * hh)
-        log_q_rev = -_flat_sq((drift.double() + drift_p.double() - kick.double()) / root_p) / (4 * hh)
+        log_q_fwd = -flat_sq(kick.double() / root_p) / (4 * hh)
+        log_q_rev = -flat_sq((drift.double() + drift_p.double() - kick.double()) / root_p) / (4 * hh)
         log_alpha = (u - u_p + log_q_rev - log_q_fwd).numpy()
-        finite = np.isfinite(log_alpha)
-        accept = finite & (np.log(np.maximum(noise.uniform(), 1e-300)) < np.minimum(log_alpha, 0.0))
-        a = torch.from_numpy(accept)
-        ad = a.to(z.device).reshape(column)
-        state.z = torch.where(ad, prop, z)
-        state.phi = torch.where(a.to(phi.device), phi_p.to(phi.device), phi)
-        state.grad = torch.where(ad, grad_p.to(grad.dtype), grad)
-        state.c = torch.clamp(state.c * math.exp(adapt_rate * (float(accept.mean()) - TARGET_ACCEPTANCE)), 1e-8, c_max)
-        state.accepted += int(accept.sum())
-        state.proposed += len(accept)
+        state = metropolis_update(state, prop, phi_p, grad_p, log_alpha, noise, adapt_rate, TARGET_ACCEPTANCE, c_max)
+    return state
+
+
+def metric(state: LangevinState, precond: torch.Tensor | None) -> torch.Tensor:
+    """The diagonal preconditioner on the chains' device and dtype (a scalar 1 for None), checked to be positive
+    with the model's shape."""
+    z = state.z
+    if precond is None:
+        return torch.ones((), dtype=z.dtype, device=z.device)
+    p = precond.to(device=z.device, dtype=z.dtype)
+    if tuple(p.shape) != tuple(z.shape[1:]) or not bool((p > 0).all()):
+        raise ValueRangeError(f"precond must be positive with the model's shape {tuple(z.shape[1:])}, "
+                              f"got shape {tuple(p.shape)}")
+    return p
+
+
+def metropolis_update(state: LangevinState, proposal: torch.Tensor, phi_p: torch.Tensor, grad_p: torch.Tensor,
+                      log_alpha: np.ndarray, noise: ChainNoise, adapt_rate: float, target: float, c_max: float
+                      ) -> LangevinState:
+    """Accept each chain's proposal with probability ``min(1, exp(log_alpha))`` (a non-finite ``log_alpha`` is a
+    rejection; one uniform per chain from its generator), keep ``φ`` and ``∇φ`` with the chain's point, and adapt
+    the common factor: ``c ← clamp(c · exp(κ (mean accepted − target)), 1e-8, c_max)`` (module docstring)."""
+    z, phi, grad = state.z, state.phi, state.grad
+    column = (-1, *([1] * (z.ndim - 1)))
+    accept = np.isfinite(log_alpha) & (np.log(np.maximum(noise.uniform(), 1e-300)) < np.minimum(log_alpha, 0.0))
+    a = torch.from_numpy(accept)
+    ad = a.to(z.device).reshape(column)
+    state.z = torch.where(ad, proposal, z)
+    state.phi = torch.where(a.to(phi.device), phi_p.to(phi.device), phi)
+    state.grad = torch.where(ad, grad_p.to(grad.dtype), grad)
+    state.c = torch.clamp(state.c * math.exp(adapt_rate * (float(accept.mean()) - target)), 1e-8, c_max)
+    state.accepted += int(accept.sum())
+    state.proposed += len(accept)
     return state
 
