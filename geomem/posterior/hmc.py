@@ -22,10 +22,15 @@ after every trajectory from the acceptance averaged over chains, towards 0.65 (t
 high-dimensional targets, Beskos et al. 2013): ``log c += κ (mean accepted − 0.65)``. Each chain's step is
 jittered per trajectory by a factor uniform in ``[0.8, 1.2]`` from its own generator (drawn before the trajectory,
 independent of the state, so exactness holds), which breaks the periodic orbits a fixed ``L ε`` can fall into.
+
+A trajectory whose point overflows (a step far too long for a steep ``φ``, e.g. the cubic toy's tails) is
+rejected: from the step where it left the finite numbers its remaining gradients are evaluated at its start (the
+cost stays ``L`` gradients, and the likelihood never sees a non-finite model).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from geomem.errors import ValueRangeError
@@ -70,12 +75,15 @@ def hmc_moves(
         h0 = phi0.cpu() + 0.5 * flat_sq(z0 - anchor) / r2 + 0.5 * flat_sq(v0)
         z, phi, g = z0, phi0, g0
         v = v0 - 0.5 * step * grad_u(z, g)
+        lost = torch.zeros(len(z0), dtype=torch.bool, device=z0.device)
         for j in range(int(leapfrog_steps)):
             z = z + step * v
-            phi, g = likelihood.misfit_and_gradient(z)
+            lost |= ~torch.isfinite(z).flatten(1).all(1)  # an overflowed trajectory: evaluated at its start
+            phi, g = likelihood.misfit_and_gradient(torch.where(lost.reshape(column), z0, z))
             state = add_curvature(state, likelihood, phi, g)
             g = g.to(z.dtype)
             v = v - (step if j < leapfrog_steps - 1 else 0.5 * step) * grad_u(z, g)
         h1 = phi.cpu() + 0.5 * flat_sq(z - anchor) / r2 + 0.5 * flat_sq(v)
-        state = metropolis_update(state, z, phi, g, (h0 - h1).numpy(), noise, adapt_rate, TARGET_ACCEPTANCE, c_max)
+        log_alpha = np.where(lost.cpu().numpy(), -np.inf, (h0 - h1).numpy())  # and rejected
+        state = metropolis_update(state, z, phi, g, log_alpha, noise, adapt_rate, TARGET_ACCEPTANCE, c_max)
     return state

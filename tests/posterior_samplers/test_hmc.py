@@ -95,3 +95,17 @@ def test_annealed_logs_one_progress_line_per_level_with_the_chains_misfit(caplog
     assert [ln.split(":")[0] for ln in lines] == [f"annealed level {k}/4" for k in range(1, 5)]
     last_median = float(lines[-1].split("misfit/noise median ")[1].split()[0])
     assert abs(last_median - float(np.median(lik.misfit_over_noise(post.samples)))) < 2e-3
+
+
+def test_an_overflowing_trajectory_is_rejected_not_passed_to_the_likelihood():
+    """The cubic toy's φ ~ z⁶ in float32 with the largest step (c = 1) from z = 3: leapfrog points overflow to
+    inf/NaN, which the likelihood refuses (it raised before). Such trajectories are rejected, the chains stay at
+    finite points, and each trajectory still costs L gradients."""
+    lik = toy_problem("cubic1d").likelihood
+    n, shape = 64, tuple(lik.model_shape)
+    z = torch.full((n, *shape), 3.0, dtype=torch.float32)
+    state = LangevinState.start(lik, z, 1.0)
+    state = hmc_moves(lik, state, z.clone(), 1.0, 5, 8, ChainNoise(0, n, shape, torch.float32, "cpu"))
+    assert state.proposed == 5 * n and state.accepted < state.proposed
+    assert bool(torch.isfinite(state.z).all()) and bool(torch.isfinite(state.phi).all())
+    assert lik.n_gradient == n * (1 + 5 * 8)
