@@ -6,8 +6,9 @@
 Reads each folder's metrics.json (scores of every posterior: memorization rate under the primary criterion with
 its held-out and leave-one-out nulls, RMSE / SSIM of the posterior mean, coverage of 90 % intervals, misfit/noise:
 the median over the chains, as compare reports it) and samples_<truth>_n<N>.npz (or, in a folder kept under
-benchmarks/results without its samples by scripts/keep_compare_run.py, learned_chains.npz) (the learned posterior's misfit/noise per chain: mean,
-median, range and how many chains are at or under 1.2), then the energy distances,
+benchmarks/results without its samples by scripts/keep_compare_run.py, learned_chains.npz) (the learned
+posterior's misfit/noise per chain: mean, median, range and how many chains are at or under 1.2), then the energy
+distances,
 the learned sampler's gradients per sample and, where it selected chains (`select_levels`), the effective sample
 size and the number of lineages left after each selection, and the wall time.
 """
