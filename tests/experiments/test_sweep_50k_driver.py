@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,49 @@ def test_default_lanes_are_one_per_gpu_and_runs_follow_each_other_in_a_lane(tmp_
     assert gpu_of == {"n200_w32": {"0"}, "n1000_w32": {"1"}, "n50_w32": {"0"}}
     lane0 = [(s, r) for g, s, r in calls if g == "0"]
     assert lane0 == [("train", "n200_w32"), ("samples", "n200_w32"), ("train", "n50_w32"), ("samples", "n50_w32")]
+
+
+def test_sweep_stop_ends_one_run_and_its_lane_and_leaves_the_others(tmp_path):
+    """scripts/gpu/sweep_stop.sh RUN: the run's `geomem sweep` process gets SIGTERM (the trainer then saves a
+    checkpoint) and its lane stops, so the run is never sampled; the other lane trains and samples as usual and the
+    driver still packs and finishes."""
+    calls = tmp_path / "calls.txt"
+    _stubs(tmp_path / "bin", 1, calls)
+    # the stopped run's training runs until it is signalled, and records the signal
+    (tmp_path / "bin" / "python3").write_text(
+        "#!/usr/bin/env bash\n"
+        f'echo "$CUDA_VISIBLE_DEVICES|$*" >> {calls}\n'
+        'if [[ "$*" == *"--stage train --run n50_w32"* ]]; then\n'
+        f"  trap 'echo \"SIGTERM|n50_w32\" >> {calls}; exit 0' TERM\n"
+        "  for _ in $(seq 600); do sleep 0.1; done\n"
+        "  exit 3\n"
+        "fi\n"
+        'if [[ "$*" == *"--stage train --run n200_w32"* ]]; then sleep 1; fi\n'
+        "cat > /dev/null\n")
+    run_dir = tmp_path / "sweep50k"
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "GEOMEM_MPS": "0", "SWEEP_LANES": "2"}
+    driver = subprocess.Popen(["bash", str(DRIVER), str(run_dir), "data/configs/sweep_50k.toml", "n200_w32", "n50_w32"],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for _ in range(300):
+            if calls.exists() and "--run n50_w32" in calls.read_text():
+                break
+            time.sleep(0.1)
+        stop = subprocess.run(["bash", "scripts/gpu/sweep_stop.sh", "n50_w32"], cwd=REPO, env=env,
+                              capture_output=True, text=True, timeout=30)
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        assert "stopped its lane" in stop.stdout and "sent SIGTERM" in stop.stdout
+        out, _ = driver.communicate(timeout=60)
+    finally:
+        driver.kill()
+    assert driver.returncode == 0, out
+    assert (run_dir / "driver.done").is_file()
+    lines = calls.read_text().splitlines()
+    assert "SIGTERM|n50_w32" in lines
+    runs = [line.split("|", 1)[1] for line in lines if "geomem.cli sweep" in line]
+    assert sum("--stage train --run n200_w32" in a for a in runs) == 1
+    assert sum("--stage samples --run n200_w32" in a for a in runs) == 1
+    assert not any("--stage samples --run n50_w32" in a for a in runs)
+    missing = subprocess.run(["bash", "scripts/gpu/sweep_stop.sh", "n50_w32"], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=30)
+    assert missing.returncode == 1 and "no geomem sweep process of n50_w32" in missing.stderr
