@@ -8,7 +8,8 @@
 # memorization rates along training come back even if the machine is lost), and, once the driver is done, the packed
 # run folder (final EMA weights in fp16) as sweep50k.tgz.* pieces of <= 15 MiB.
 # Usage (repository root): scripts/gpu/sweep_50k.sh OUT_DIR [WHEELHOUSE=.whl] [RUN ...]   (default: all three;
-#   RUN as in scripts/gpu/sweep_50k_driver.sh, e.g. n1000_w32 n200_w32 to train two of them on two GPUs)
+#   RUN as in scripts/gpu/sweep_50k_driver.sh, e.g. n1000_w32 n200_w32 to train two of them on two GPUs; several on
+#   one GPU with SWEEP_LANES=K GEOMEM_MPS=1 in the environment of the first call; scripts/gpu/sweep_stop.sh RUN stops one)
 # Afterwards, here:  cat OUT_DIR/sweep50k.tgz.* | tar xz -C runs; python scripts/sweep_tables.py runs/sweep50k
 set -uo pipefail
 OUT=$1
