@@ -84,12 +84,14 @@ def test_sweep_stop_ends_one_run_and_its_lane_and_leaves_the_others(tmp_path):
     driver still packs and finishes."""
     calls = tmp_path / "calls.txt"
     _stubs(tmp_path / "bin", 1, calls)
-    # the stopped run's training runs until it is signalled, and records the signal
+    # the stopped run's training runs until it is signalled, and records the signal (its trap is set before it
+    # records its call, so the test never signals it before it can answer)
     (tmp_path / "bin" / "python3").write_text(
         "#!/usr/bin/env bash\n"
+        'stopped_run() { [[ "$*" == *"--stage train --run n50_w32"* ]]; }\n'
+        f"if stopped_run \"$@\"; then trap 'echo \"SIGTERM|n50_w32\" >> {calls}; exit 0' TERM; fi\n"
         f'echo "$CUDA_VISIBLE_DEVICES|$*" >> {calls}\n'
-        'if [[ "$*" == *"--stage train --run n50_w32"* ]]; then\n'
-        f"  trap 'echo \"SIGTERM|n50_w32\" >> {calls}; exit 0' TERM\n"
+        'if stopped_run "$@"; then\n'
         "  for _ in $(seq 600); do sleep 0.1; done\n"
         "  exit 3\n"
         "fi\n"
