@@ -1,8 +1,9 @@
 """scripts/gpu/sweep_50k_driver.sh deals the runs to lanes and GPUs as its header says.
 
 The GPU machine is stood in for by stubs on PATH: ``nvidia-smi -L`` lists the GPUs asked for, and ``python3``
-records each call's CUDA_VISIBLE_DEVICES and arguments (so the driver's `geomem sweep` calls and the packer's
-Python do nothing). What is checked is the schedule, not the training: which run goes to which GPU and lane, in
+records each call's CUDA_VISIBLE_DEVICES and arguments and reads its standard input (the packer's Python comes as a
+here-document), so Python trains and packs nothing; the driver runs with stdin from /dev/null, so that read never
+waits on a terminal. What is checked is the schedule, not the training: which run goes to which GPU and lane, in
 which order, each trained before it is sampled, and that the driver packs and marks itself done at the end.
 """
 
@@ -43,7 +44,7 @@ def _run_driver(tmp_path: Path, n_gpus: int, runs: list[str], lanes: int | None 
     if lanes is not None:
         env["SWEEP_LANES"] = str(lanes)
     proc = subprocess.run(["bash", str(DRIVER), str(run_dir), "data/configs/sweep_50k.toml", *runs], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (run_dir / "driver.done").is_file()
     assert list((tmp_path / "sweep50k.pack").glob("sweep50k.tgz.*")), "the run folder was not packed"
@@ -100,7 +101,8 @@ def test_sweep_stop_ends_one_run_and_its_lane_and_leaves_the_others(tmp_path):
     run_dir = tmp_path / "sweep50k"
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "GEOMEM_MPS": "0", "SWEEP_LANES": "2"}
     driver = subprocess.Popen(["bash", str(DRIVER), str(run_dir), "data/configs/sweep_50k.toml", "n200_w32", "n50_w32"],
-                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
     try:
         for _ in range(300):
             if calls.exists() and "--run n50_w32" in calls.read_text():
