@@ -1,7 +1,10 @@
 #!/usr/bin/env python
 """Print the markdown table of one or more `geomem compare` run folders (docs/results.md, section 5).
 
-    python scripts/compare_table.py RUN_DIR [RUN_DIR ...]
+    python scripts/compare_table.py RUN [RUN ...]
+
+RUN is a run folder, or the file prefix of a run kept with `scripts/keep_compare_run.py --prefix`
+(e.g. benchmarks/results/validate_learned_cpu2/n200_50k_hmc_select3_: PREFIXmetrics.json, PREFIXchains.npz).
 
 Reads each folder's metrics.json (scores of every posterior: memorization rate under the primary criterion with
 its held-out and leave-one-out nulls, RMSE / SSIM of the posterior mean, coverage of 90 % intervals, misfit/noise:
@@ -9,7 +12,8 @@ the median over the chains, as compare reports it) and samples_<truth>_n<N>.npz 
 benchmarks/results without its samples by scripts/keep_compare_run.py, learned_chains.npz) (the learned
 posterior's misfit/noise per chain: mean, median, range and how many chains are at or under 1.2), then the energy
 distances,
-the learned sampler's gradients per sample and, where it selected chains (`select_levels`), the effective sample
+the median closeness ratio d1/mean(d2..dk) of every posterior's samples beside its nulls, the learned sampler's
+gradients per sample and, where it selected chains (`select_levels`), the effective sample
 size and the number of lineages left after each selection, and the wall time.
 """
 
@@ -33,15 +37,23 @@ def rate(r: dict, key: str, ci: bool) -> str:
     return f"{x['rate']:.2f} [{x['low']:.2f}, {x['high']:.2f}]" if ci else f"{x['rate']:.2f}"
 
 
+def kept_files(run: Path) -> tuple[Path, Path]:
+    """metrics.json and the kept chains' file of a run folder, or of a prefix given to keep_compare_run.py."""
+    if run.is_dir():
+        return run / "metrics.json", run / "learned_chains.npz"
+    return Path(f"{run}metrics.json"), Path(f"{run}chains.npz")
+
+
 def rows_of(run: Path) -> tuple[list[list[str]], list[str]]:
-    m = json.loads((run / "metrics.json").read_text())
+    metrics_file, kept = kept_files(run)
+    m = json.loads(metrics_file.read_text())
     rows, notes = [], []
     for spec, t in m["truths"].items():
         tag = spec.replace(":", "")
         for n, s in t["sizes"].items():
             q = s["quality"]["posteriors"]
             per_chain, mis = "", None
-            f, kept = run / f"samples_{tag}_n{n}.npz", run / "learned_chains.npz"
+            f = run / f"samples_{tag}_n{n}.npz"
             if f.is_file() and "learned__misfit" in np.load(f).files:
                 mis = data_misfit_vs_noise(np.load(f)["learned__misfit"], float(t["gamma"]),
                                            np.load(run / f"truth_{tag}.npz")["y"].size)
@@ -59,6 +71,12 @@ def rows_of(run: Path) -> tuple[list[list[str]], list[str]]:
                              rate(r, "leave_one_out", False), f"{q[kind]['rmse']:.3f}", f"{q[kind]['ssim']:.3f}",
                              f"{q[kind]['coverage@0.9']:.3f}", f"{q[kind]['misfit/noise']:.2f}",
                              per_chain if kind == "learned" else ""])
+            ratios = {k: s["memorization"][k]["memorization"]["median_ratio_k"] for k in ORDER if k in q}
+            if ratios:
+                null = next(iter(ratios.values()))
+                notes.append(f"{spec}, N = {n}: median d1/mean(d2..dk) " + ", ".join(
+                    f"{k} {v['samples']:.3f}" for k, v in ratios.items())
+                    + f" (nulls: held-out {null['heldout']:.3f}, leave-one-out {null['leave_one_out']:.3f})")
             notes.append(f"{spec}, N = {n}: energy distance (km/s) " + ", ".join(
                 f"{k} {v:.2f}" for k, v in s["quality"]["energy_distance"].items()))
             info = s.get("sampler_info", {}).get("learned", {})
