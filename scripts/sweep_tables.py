@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Print the markdown tables of a `geomem sweep` run folder (docs/results.md section 2 is pasted from this).
 
-    python scripts/sweep_tables.py RUN_DIR
+    python scripts/sweep_tables.py RUN_DIR | METRICS_JSON
 
-Reads RUN_DIR/metrics.json only: training runs, unconditional-sample rates under the primary criterion and the
+Reads RUN_DIR/metrics.json only (or a metrics file given directly, e.g. a kept
+benchmarks/results/h200/sweep50k/session13/metrics_n50_w32.json): training runs, unconditional-sample rates under the primary criterion and the
 paper's looser d1/mean(d2..dk) < 0.7 (each beside its held-out null), and the posterior table.
 """
 
@@ -24,7 +25,8 @@ def ci(r: dict) -> str:
 
 
 def main(run_dir: str) -> None:
-    m = json.loads((Path(run_dir) / "metrics.json").read_text())
+    path = Path(run_dir)
+    m = json.loads((path if path.is_file() else path / "metrics.json").read_text())
     c = m["criterion"]
     def num(v, f):
         return format(v, f) if v is not None else "n/a"
