@@ -4,8 +4,9 @@
     python scripts/sweep_tables.py RUN_DIR | METRICS_JSON
 
 Reads RUN_DIR/metrics.json only (or a metrics file given directly, e.g. a kept
-benchmarks/results/h200/sweep50k/session13/metrics_n50_w32.json): training runs, unconditional-sample rates under the primary criterion and the
-paper's looser d1/mean(d2..dk) < 0.7 (each beside its held-out null), and the posterior table.
+benchmarks/results/h200/sweep50k/session13/metrics_n50_w32.json): training runs, unconditional-sample rates under
+the primary criterion and the paper's looser d1/mean(d2..dk) < 0.7 (each beside its held-out null), and the
+posterior table.
 """
 
 from __future__ import annotations
