@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 python -m benchmarks [--quick] [--cases memorized,devito,dps,training,linearized,gradient]
                                            [--device cpu|cuda] [--dps-physics auto|devito|placeholder]
-                                           [--dps-priors learned,memorized] [--dps-compiled]
+                                           [--dps-priors learned,memorized] [--dps-steps eager,graph]
                                            [--out benchmarks/results/<machine>.json]
 
 Every case does warm-up calls, then repeats, and reports medians with quartiles and min/max (see
@@ -28,12 +28,12 @@ SCHEMA_VERSION = 1
 
 
 def _case_kwargs(name: str, device: str, has_devito: bool, dps_physics: str = "auto",
-                 dps_priors: list[str] | None = None, dps_compiled: bool = False) -> dict:
+                 dps_priors: list[str] | None = None, dps_steps: list[str] | None = None) -> dict:
     if name == "memorized":
         return {"device": device}
     if name == "dps":
         physics = ("devito" if has_devito else "placeholder") if dps_physics == "auto" else dps_physics
-        return {"device": device, "physics": physics, "priors": dps_priors, "compiled": dps_compiled}
+        return {"device": device, "physics": physics, "priors": dps_priors, "steps": dps_steps}
     return {}
 
 
@@ -47,8 +47,9 @@ def main(argv: list[str] | None = None) -> dict:
                          "the networks and the sampler alone")
     ap.add_argument("--dps-priors", default="learned,memorized",
                     help="DPS case priors, comma-separated subset of learned,memorized")
-    ap.add_argument("--dps-compiled", action="store_true",
-                    help="DPS case: also time each prior with its step through torch.compile (dps(compiled=True))")
+    ap.add_argument("--dps-steps", default="eager",
+                    help="DPS case: how the sampler's update runs, comma-separated subset of eager,compiled,graph "
+                         "(dps(step=...); graph: CUDA only), one row per prior and kind")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/<machine>.json)")
     args = ap.parse_args(argv)
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
@@ -56,6 +57,11 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         ap.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
     dps_priors = [p.strip() for p in args.dps_priors.split(",") if p.strip()]
+    dps_steps = [p.strip() for p in args.dps_steps.split(",") if p.strip()]
+    if not dps_steps or set(dps_steps) - {"eager", "compiled", "graph"}:
+        ap.error(f"--dps-steps takes eager, compiled and/or graph, got {args.dps_steps!r}")
+    if "graph" in dps_steps and args.device != "cuda":
+        ap.error("--dps-steps graph needs --device cuda (CUDA graphs)")
     if not dps_priors or set(dps_priors) - {"learned", "memorized"}:
         ap.error(f"--dps-priors takes learned and/or memorized, got {args.dps_priors!r}")
 
@@ -85,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         t = time.perf_counter()
         print(f"[{name}] running ...", file=sys.stderr, flush=True)
         res = mod.run(args.quick, **_case_kwargs(name, args.device, has_devito, args.dps_physics, dps_priors,
-                                                    args.dps_compiled))
+                                                    dps_steps))
         result["seconds"][name] = time.perf_counter() - t
         result["cases"][name] = res
         rows += mod.table(res)

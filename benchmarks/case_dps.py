@@ -198,9 +198,9 @@ def count_ops(den: Denoiser, lik, device: str, short: int = 11, long: int = 31) 
 
 
 def run(quick: bool, device: str = "cpu", physics: str = "devito", priors: list[str] | None = None,
-        compiled: bool = False) -> dict:
-    """Every prior of ``priors`` (default both) with the eager step; with ``compiled`` also with the step
-    through ``torch.compile`` (``dps(..., compiled=True)``), as further rows."""
+        steps: list[str] | None = None) -> dict:
+    """Every prior of ``priors`` (default both) with each update kind of ``steps`` (default ``["eager"]``;
+    ``dps(..., step=kind)``: ``eager``, ``compiled``, ``graph``), a row each."""
     cfg = dict(QUICK if quick else FULL)
     if priors is not None:
         unknown = sorted(set(priors) - set(FULL["priors"]))
@@ -210,16 +210,16 @@ def run(quick: bool, device: str = "cpu", physics: str = "devito", priors: list[
     rows = []
     for prior in cfg["priors"]:
         den, misfit = build(prior, cfg["size"], cfg["n_shots"], physics, device)
-        for comp in (False, True) if compiled else (False,):
-            row = time_steps(den, misfit, cfg, device, comp)
+        for kind in steps or ["eager"]:
+            row = time_steps(den, misfit, cfg, device, kind)
             row.update({"prior": prior, "physics": physics})
-            if physics == "placeholder" and not comp:  # Devito physics: the counting run would take as long again
+            if physics == "placeholder" and kind == "eager":  # Devito physics: counting would take as long again
                 row["per_step"] = count_ops(den, misfit, device)
             rows.append(row)
     return {"config": cfg, "rows": rows}
 
 
-def time_steps(den: Denoiser, misfit, cfg: dict, device: str, compiled: bool) -> dict:
+def time_steps(den: Denoiser, misfit, cfg: dict, device: str, kind: str = "eager") -> dict:
     """One timed chain (after a warm-up chain of 2 steps): per-step split and totals (module docstring)."""
     from geomem.posterior.dps import DPSConfig, dps
 
@@ -235,12 +235,12 @@ def time_steps(den: Denoiser, misfit, cfg: dict, device: str, compiled: bool) ->
         marks.append(now)
 
     # warm-up (first calls, compile caches; the compiled step's graph for a guided step)
-    dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device, compiled=compiled)
+    dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device, step=kind)
     clock.take()
     marks.append(time.perf_counter())
     t0 = marks[0]
     res = dps(tden, tmis, 1, DPSConfig(steps=cfg["steps"]), seed=0, device=device, callback=callback,
-              compiled=compiled)
+              step=kind)
     sync()
     total = time.perf_counter() - t0
     parts = ("denoiser", "vjp", "physics", "denoiser+vjp")
@@ -248,7 +248,7 @@ def time_steps(den: Denoiser, misfit, cfg: dict, device: str, compiled: bool) ->
         s["overhead"] = s["wall"] - sum(s[k] for k in parts)
     wall = np.array([s["wall"] for s in steps])
     row = {"device": device, "steps": cfg["steps"], "n_shots": cfg["n_shots"], "size": cfg["size"],
-           "compiled_step": bool(res.info["compiled_step"]), "step_wall": summarize(list(wall)),
+           "step_kind": kind, "step_ran": res.info["step"], "step_wall": summarize(list(wall)),
            "seconds_per_sample": total, "chains_per_hour": 3600.0 / total}
     for k in (*parts, "overhead"):
         vals = [s[k] for s in steps]
@@ -264,7 +264,7 @@ def table(result: dict) -> list[list[str]]:
         split = ", ".join(f"{k} {100 * r[f'{k}_fraction']:.0f}%" for k in
                           ("denoiser", "vjp", "denoiser+vjp", "physics", "overhead") if r[f"{k}_fraction"] > 0
                           or k == "overhead")
-        name = f"dps {r['prior']} {r['device']}" + (" compiled step" if r.get("compiled_step") else "")
+        name = f"dps {r['prior']} {r['device']} {r['step_ran']} step"
         out.append([name, f"{r['size']}² {r['n_shots']} shots ({r['physics']})",
                     f"{1e3 * r['step_wall']['median']:.4g} ms/step [{1e3 * r['step_wall']['q1']:.4g}-"
                     f"{1e3 * r['step_wall']['q3']:.4g}]", split,

@@ -47,10 +47,15 @@ class ChainNoise:
         self.generators = [torch.Generator(device=self.device).manual_seed(s) for s in self.seeds]
         self.shape, self.dtype = tuple(model_shape), dtype
 
-    def normal(self, rows: np.ndarray | None = None) -> torch.Tensor:
-        """Standard normal ``(B, *model_shape)`` on the device; ``rows`` selects chains (default all)."""
+    def normal(self, rows: np.ndarray | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Standard normal ``(B, *model_shape)`` on the device; ``rows`` selects chains (default all); ``out``: a
+        buffer of that shape to draw into (the same numbers as a new tensor of its dtype; returned)."""
         gens = self.generators if rows is None else [self.generators[i] for i in rows]
-        out = torch.empty((len(gens), *self.shape), dtype=self.dtype, device=self.device)
+        if out is None:
+            out = torch.empty((len(gens), *self.shape), dtype=self.dtype, device=self.device)
+        elif tuple(out.shape) != (len(gens), *self.shape) or out.device != self.device:
+            raise ValueRangeError(f"out must have shape {(len(gens), *self.shape)} on {self.device}, "
+                                  f"got {tuple(out.shape)} on {out.device}")
         if len(gens) == 1:  # the same draw as the loop's (one contiguous row), without a row view
             return out.normal_(generator=gens[0])
         for row, g in zip(out, gens, strict=True):  # in place: one kernel per chain, no stacking copy

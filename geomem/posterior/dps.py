@@ -141,6 +141,10 @@ _COMPILED_STEP = None
 
 STEP_GRAPHS = 64  # graphs of the compiled step kept per process (torch's default limit is 8)
 
+#: how ``dps`` runs its update: written-out/fused eager ops, ``torch.compile`` of ``_device_step``, or a CUDA graph
+#: of ``_device_step`` (:mod:`geomem.posterior.dps_graph`, CUDA only)
+STEP_KINDS = ("eager", "compiled", "graph")
+
 
 def _compiled_step():
     """:func:`_device_step` through :func:`torch.compile` (made once per process; its graphs are cached by torch).
@@ -171,7 +175,7 @@ def dps(
     device: str | torch.device = "cpu",
     callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
     progress: bool = False,
-    compiled: bool = False,
+    step: str = "eager",
 ) -> PosteriorSamples:
     """Run ``chains`` DPS chains; chain ``i`` uses seed ``seed + i`` whatever the batch size.
 
@@ -179,16 +183,21 @@ def dps(
     chain, last row the samples' own misfit; ``info["denoised"]``: the final Tweedie estimates).
     ``callback(step, x, x̂₀)`` is called after each step.
 
-    Off the CPU the step's update runs as fused kernels (about 11 launches per step, no host read).
-    ``compiled=True`` runs it through :func:`torch.compile` instead (:func:`_device_step`: the update, the
-    divergence rule and the freeze in a few generated kernels; the first call compiles, tens of seconds); if
-    compiling fails it warns and keeps the eager fused step. Checked against the eager step on the CPU; its GPU
-    speed is measured by ``python -m benchmarks --cases dps --dps-compiled`` (``info["compiled_step"]`` says
-    which ran).
+    ``step`` (one of :data:`STEP_KINDS`) picks how the update runs; all three compute the documented formulas.
+    ``"eager"``: on the CPU the written-out formulas, off the CPU fused kernels (11 launches per step, no host
+    read). ``"compiled"``: :func:`torch.compile` of :func:`_device_step` (the update, the divergence rule and the
+    freeze in a few generated kernels; the first call compiles, tens of seconds); if compiling fails it warns and
+    keeps the eager fused step. ``"graph"`` (CUDA only): :func:`_device_step` captured as a CUDA graph and
+    replayed (:class:`~geomem.posterior.dps_graph.GraphedStep`: per step three input copies, the noise draws and
+    one replay); ``callback`` then receives the state buffer that the next step overwrites (clone it to keep it).
+    ``info["step"]`` says which ran to the end; their GPU speed is measured by
+    ``python -m benchmarks --cases dps --dps-steps eager,compiled,graph``.
     """
     model_shape = check_pair(prior, likelihood)
     if not isinstance(config, DPSConfig):
         raise ValueRangeError(f"config must be a DPSConfig, got {type(config).__name__}")
+    if step not in STEP_KINDS:
+        raise ValueRangeError(f"step must be one of {', '.join(STEP_KINDS)}, got {step!r}")
     started, g0, f0 = time.time(), likelihood.n_gradient, likelihood.n_forward
     sigmas = karras_sigmas(config.steps, config.sigma_min, config.sigma_max, config.rho).numpy()
     noise = ChainNoise(seed, chains, model_shape, dtype, device)
@@ -216,10 +225,15 @@ def dps(
     levels = sigmas.tolist()
     chung_scale = config.zeta * 2.0 * gamma / math.sqrt(2.0)  # ζ·2γ/‖r‖ = chung_scale/√φ
     bads: list[torch.Tensor] = []
-    step_fn = _compiled_step() if compiled else None
-    if step_fn is not None:  # (w, s, f, t) of _device_step per step: one table, one copy to the device
+    step_fn = _compiled_step() if step == "compiled" else None
+    if step != "eager":  # (w, s, f, t) of _device_step per step: one table, one copy to the device
         table = torch.tensor([_coefficients(config, levels[i], levels[i + 1], chung_scale, d)
                               for i in range(len(levels) - 1)], dtype=torch.float64, device=x.device)
+    graphed = None
+    if step == "graph":
+        from geomem.posterior.dps_graph import GraphedStep
+
+        graphed = GraphedStep(x, table, noise if config.stochastic else None, likelihood.parameterization is not None)
     for i in iterator:
         s, s_next = levels[i], levels[i + 1]
         guided = i >= start
@@ -235,6 +249,14 @@ def dps(
         if i == 0:  # a chain diverges when ‖y − F(x̂₀)‖ > factor × its first value, i.e. when φ > phi_limit
             first = (gamma * torch.sqrt(2.0 * phis[0].double())).clamp_min(1e-30)
             phi_limit = (config.divergence_factor * first) ** 2 / (2.0 * gamma**2)
+
+        if graphed is not None:
+            rule = config.guidance if guided else None
+            guide = vjp if rule in ("chung", "likelihood") else grad0 if rule == "normalized" else None
+            x = graphed(i, x, x0, guide, phi, phi_limit, rule)
+            if callback is not None:
+                callback(i, x, x0)
+            continue
 
         if step_fn is not None:
             rule = config.guidance if guided else None
@@ -298,10 +320,12 @@ def dps(
     denoised = prior.denoise(x, float(sigmas[-1])).detach()
     history = np.zeros((len(sigmas), chains))  # the last row: the samples' own misfit, set below
     history[:-1] = gamma * np.sqrt(2.0 * torch.stack(phis).double().cpu().numpy())
-    diverged = torch.stack(bads).any(0).cpu().numpy()
+    diverged = (graphed.bad if graphed is not None else torch.stack(bads).any(0)).cpu().numpy()
+    ran = ("graph" if graphed is not None and graphed.replayed else "compiled" if step_fn is not None
+           else "eager")
     result = finish("dps", x, likelihood, diverged, started, g0, f0,
                     info={"guidance": config.guidance, "steps": config.steps, "seeds": noise.seeds,
-                          "sigmas": sigmas.tolist(), "compiled_step": step_fn is not None},
+                          "sigmas": sigmas.tolist(), "step": ran},
                     history=history, first_misfit=history[0], divergence_factor=config.divergence_factor)
     result.history[-1] = result.misfit
     result.info["denoised"] = denoised.double().cpu().numpy()

@@ -51,9 +51,9 @@ if wants tests; then
     tests/posterior_samplers/test_chain_noise.py
 fi
 if wants dps; then
-  stamp "dps overhead (memorized prior, GPU, eager and compiled step)"
+  stamp "dps overhead (memorized prior, GPU, eager, compiled and graph step)"
   limited 180 "$RUN/dps.log" python3 -m benchmarks --device cuda --cases dps --dps-physics placeholder \
-    --dps-priors memorized --dps-compiled --out "$RUN/dps_overhead_gpu.json"
+    --dps-priors memorized --dps-steps eager,compiled,graph --out "$RUN/dps_overhead_gpu.json"
 fi
 if wants dask; then
   stamp dask

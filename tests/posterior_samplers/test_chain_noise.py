@@ -36,6 +36,22 @@ def test_a_chain_draws_the_same_noise_in_any_batch(device):
     assert torch.equal(big.normal(rows=np.array([3])), small.normal(rows=np.array([1])))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_drawing_into_a_buffer_gives_the_same_noise(device):
+    """``normal(out=buf)`` (the CUDA-graph DPS step's noise buffer) draws what ``normal()`` returns, in place."""
+    fresh, into = ChainNoise(7, 3, (2, 5), torch.float32, device), ChainNoise(7, 3, (2, 5), torch.float32, device)
+    buf = torch.empty((3, 2, 5), dtype=torch.float32, device=device)
+    for _ in range(2):
+        assert into.normal(out=buf) is buf
+        assert torch.equal(buf, fresh.normal())
+    one = torch.empty((1, 2, 5), dtype=torch.float32, device=device)
+    assert torch.equal(into.normal(rows=np.array([1]), out=one), fresh.normal(rows=np.array([1])))
+    from geomem.errors import ValueRangeError
+
+    with pytest.raises(ValueRangeError, match=r"out must have shape \(3, 2, 5\)"):
+        into.normal(out=torch.empty((3, 10), device=device))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_dps_on_cuda_reproduces_chains_and_flags_divergence():
     rng = np.random.default_rng(0)

@@ -167,7 +167,7 @@ def test_a_fused_step_costs_eleven_operations_and_no_host_read(monkeypatch):
     ({"zeta": 1e6, "divergence_factor": 10.0}, True),
 ])
 def test_compiled_step_is_the_eager_fused_step(monkeypatch, kw, parameterized, device):
-    """``dps(..., compiled=True)`` (torch.compile of ``_device_step``; on the CPU its C++ backend, on a GPU Triton)
+    """``dps(..., step="compiled")`` (torch.compile of ``_device_step``; on the CPU its C++ backend, on a GPU Triton)
     follows the eager fused step to float64 rounding, divergence flags included (the last case diverges
     everywhere)."""
     from geomem.geology.parameterization import Parameterization
@@ -179,8 +179,8 @@ def test_compiled_step_is_the_eager_fused_step(monkeypatch, kw, parameterized, d
         lik = Likelihood(lik.operator, lik.y, GAMMA, Parameterization(1.5, 4.5))
     cfg = DPSConfig(steps=10, sigma_min=0.2, sigma_max=5.0, **kw)
     eager = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64, device=device)
-    comp = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64, compiled=True, device=device)
-    assert comp.info["compiled_step"] and not eager.info["compiled_step"]
+    comp = dps(prior, lik, 4, cfg, seed=3, dtype=torch.float64, step="compiled", device=device)
+    assert comp.info["step"] == "compiled" and eager.info["step"] == "eager"
     np.testing.assert_array_equal(comp.diverged, eager.diverged)
     np.testing.assert_allclose(comp.samples, eager.samples, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(comp.history, eager.history, rtol=1e-10, atol=1e-12)
@@ -198,8 +198,8 @@ def test_a_step_that_does_not_compile_falls_back_to_the_eager_one(monkeypatch):
     cfg = DPSConfig(steps=6, sigma_min=0.2, sigma_max=5.0, zeta=0.2)
     eager = dps(prior, lik, 2, cfg, seed=1, dtype=torch.float64)
     with pytest.warns(RuntimeWarning, match="no compiler here"):
-        fallback = dps(prior, lik, 2, cfg, seed=1, dtype=torch.float64, compiled=True)
-    assert not fallback.info["compiled_step"]
+        fallback = dps(prior, lik, 2, cfg, seed=1, dtype=torch.float64, step="compiled")
+    assert fallback.info["step"] == "eager"
     np.testing.assert_allclose(fallback.samples, eager.samples, rtol=1e-10, atol=1e-12)
 
 
@@ -223,5 +223,80 @@ def test_more_step_graphs_than_torchs_default_limit_stay_compiled(monkeypatch):
             cfg = DPSConfig(steps=10, sigma_min=0.2, sigma_max=5.0, **kw)
             with warnings.catch_warnings():
                 warnings.simplefilter("error", RuntimeWarning)  # a fallback warns
-                res = dps(prior, lik, 4 + n, cfg, seed=3, dtype=dtype, compiled=True)
-            assert res.info["compiled_step"]
+                res = dps(prior, lik, 4 + n, cfg, seed=3, dtype=dtype, step="compiled")
+            assert res.info["step"] == "compiled"
+
+
+GRAPH_CASES = [({"zeta": 0.2}, False), ({"guidance": "likelihood"}, False),
+               ({"guidance": "normalized", "eta": 0.05, "stochastic": False, "guidance_start": 0.5}, True),
+               ({"zeta": 1e6, "divergence_factor": 10.0}, True)]
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+
+
+def _eager_device_step_run(monkeypatch, prior, lik, cfg, chains, dtype):
+    """``dps`` with ``_device_step`` run eagerly every step: the ``compiled`` kind with the compiler replaced by
+    the function itself (the graph's reference: the same kernels, launched one by one)."""
+    mod = importlib.import_module("geomem.posterior.dps")
+    monkeypatch.setattr(mod, "_compiled_step", lambda: mod._device_step)
+    out = dps(prior, lik, chains, cfg, seed=3, dtype=dtype, step="compiled", device="cuda")
+    monkeypatch.undo()
+    return out
+
+
+@needs_cuda
+@pytest.mark.parametrize(("kw", "parameterized"), GRAPH_CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_graph_step_replays_the_device_step_bit_for_bit(monkeypatch, kw, parameterized, dtype):
+    """``dps(..., step="graph")`` replays the captured ``_device_step``: states, misfit histories and divergence
+    flags equal those of ``_device_step`` launched eagerly on the same inputs, bit for bit (the last case
+    diverges everywhere, the third switches from the unguided to the guided graph halfway)."""
+    from geomem.geology.parameterization import Parameterization
+
+    prior, lik = _problem(dtype)
+    prior.to("cuda")
+    if parameterized:
+        lik = Likelihood(lik.operator, lik.y, GAMMA, Parameterization(1.5, 4.5))
+    cfg = DPSConfig(steps=10, sigma_min=0.2, sigma_max=5.0, **kw)
+    reference = _eager_device_step_run(monkeypatch, prior, lik, cfg, 4, dtype)
+    graphed = dps(prior, lik, 4, cfg, seed=3, dtype=dtype, step="graph", device="cuda")
+    assert graphed.info["step"] == "graph"
+    np.testing.assert_array_equal(graphed.diverged, reference.diverged)
+    np.testing.assert_array_equal(graphed.samples, reference.samples)
+    np.testing.assert_array_equal(graphed.history, reference.history)
+
+
+@needs_cuda
+def test_graph_step_freezes_and_flags_a_nan_chain():
+    train = torch.as_tensor(np.random.default_rng(1).uniform(-1, 1, (5, 4)), dtype=torch.float32)
+    prior = MemorizedPrior(train).to("cuda")
+    cfg = DPSConfig(steps=8, sigma_min=0.05, sigma_max=2.0)
+    poisoned = dps(prior, PoisonedChain1(IdentityOperator((4,)), np.zeros(4), 1.0), 3, cfg, seed=3,
+                   device="cuda", step="graph")
+    assert poisoned.diverged.tolist() == [False, True, False]
+    assert np.isfinite(poisoned.samples).all()
+
+
+@needs_cuda
+def test_a_step_that_cannot_be_captured_runs_eagerly(monkeypatch):
+    def no_graphs(*args, **kwargs):
+        raise RuntimeError("no graphs here")
+
+    prior, lik = _problem()
+    prior.to("cuda")
+    cfg = DPSConfig(steps=6, sigma_min=0.2, sigma_max=5.0, zeta=0.2)
+    reference = _eager_device_step_run(monkeypatch, prior, lik, cfg, 2, torch.float64)
+    monkeypatch.setattr(torch.cuda, "graph", no_graphs)
+    with pytest.warns(RuntimeWarning, match="no graphs here"):
+        fallback = dps(prior, lik, 2, cfg, seed=3, dtype=torch.float64, step="graph", device="cuda")
+    assert fallback.info["step"] == "eager"
+    np.testing.assert_array_equal(fallback.samples, reference.samples)
+
+
+def test_graph_step_off_cuda_says_what_to_use():
+    from geomem.errors import ValueRangeError
+
+    prior, lik = _problem()
+    with pytest.raises(ValueRangeError, match="needs a CUDA device.*step='eager'"):
+        dps(prior, lik, 2, DPSConfig(steps=4), step="graph")
+    with pytest.raises(ValueRangeError, match="step must be one of eager, compiled, graph"):
+        dps(prior, lik, 2, DPSConfig(steps=4), step="fast")

@@ -1,0 +1,121 @@
+"""DPS's fused update replayed as a CUDA graph: one launch per step instead of about eleven.
+
+On a GPU, a DPS step with a cheap prior (the memorized prior of a small training set) is bound by kernel launches
+from the host, and the sampler's own update (:func:`geomem.posterior.dps._device_step`: the DDIM/ancestral move,
+the guidance term, the divergence rule and the freeze of diverged chains) is about eleven of them. Here that update
+is captured once per guidance rule (at most two graphs: the unguided steps before ``guidance_start`` and the
+guided ones) and replayed every step. Per step the host then launches: three copies into the graph's input
+buffers (``x̂₀``, the guidance vector, ``φ``), the noise draw of each chain straight into the graph's noise buffer
+(:class:`~geomem.posterior.chains.ChainNoise`, the same per-chain generators and so the same draws as the eager
+step), and one graph replay. The step's coefficients ``(w, s, f, t)`` are read inside the graph from the run's
+table by a step counter that the graph itself advances, so no per-step number crosses from the host.
+
+What the graph computes is :func:`_device_step` itself, kernel for kernel (a replay runs the captured kernels on
+the same buffers), so its states and divergence flags equal those of ``_device_step`` run eagerly on the same
+inputs, bit for bit; ``tests/posterior_samplers/test_dps_step.py`` checks that on a GPU.
+
+Semantics that differ from the eager step: the state ``x`` lives in one buffer that every step overwrites (the
+``callback`` of :func:`~geomem.posterior.dps.dps` receives that buffer: clone it to keep it), and the divergence
+flags are OR-ed into one ``(B,)`` buffer inside the graph rather than kept per step.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from geomem.errors import ValueRangeError
+from geomem.posterior.chains import ChainNoise
+
+
+class GraphedStep:
+    """The DPS update of :func:`geomem.posterior.dps._device_step` as CUDA graphs (module docstring).
+
+    ``x`` (B, *model_shape): the first state (copied into the state buffer); ``table`` (K, 4) float64 on the
+    device: ``(w, s, f, t)`` of step ``k`` in row ``k``; ``noise``: the chains' generators, or ``None`` for a
+    deterministic run; ``clamp``: whether the velocity-clamp rule runs (a parameterized likelihood).
+    Call it once per step, in order, from step 0. If a capture fails (a driver or a torch build without graph
+    support for an operation) it warns and runs that rule's update eagerly from then on; ``replayed`` says
+    whether every step so far was a replay.
+    """
+
+    def __init__(self, x: torch.Tensor, table: torch.Tensor, noise: ChainNoise | None, clamp: bool):
+        if x.device.type != "cuda":
+            raise ValueRangeError(f"the CUDA-graph DPS step needs a CUDA device, got {x.device}; "
+                                  f"use step='eager' (or 'compiled') on this device")
+        self.x = x.detach().clone()
+        self.table, self.noise, self.clamp = table, noise, clamp
+        self.z = torch.empty_like(self.x) if noise is not None else None
+        self.bad = torch.zeros(len(x), dtype=torch.bool, device=x.device)
+        self.counter = torch.zeros(1, dtype=torch.long, device=x.device)  # the step the next replay computes
+        self.x0 = self.guide = self.phi = self.limit = None  # made at the first call (their dtypes come from it)
+        self.graphs: dict[str | None, torch.cuda.CUDAGraph | None] = {}
+        self.step = 0
+        self.replayed = True
+
+    def _inputs(self, rule: str | None):
+        guide = self.guide if rule is not None else None
+        return self.x, self.x0, self.z, guide, self.phi, self.limit
+
+    def _capture(self, rule: str | None) -> torch.cuda.CUDAGraph | None:
+        from geomem.posterior.dps import _device_step
+
+        x, x0, z, guide, phi, limit = self._inputs(rule)
+
+        def body():
+            coef = torch.index_select(self.table, 0, self.counter)[0]
+            new, bad = _device_step(x, x0, z, guide, phi, limit, coef, rule, self.clamp)
+            x.copy_(new)
+            self.bad.logical_or_(bad)
+            self.counter.add_(1)
+
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # warm-up: a pure call, no buffer of the run is written
+                _device_step(x, x0, z, guide, phi, limit, self.table[self.step], rule, self.clamp)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                body()
+            return graph
+        except Exception as err:  # noqa: BLE001 (no graph support here: the eager update below is the same one)
+            warnings.warn(f"capturing the DPS step as a CUDA graph failed ({type(err).__name__}: {err}); running "
+                          f"that step eagerly", RuntimeWarning, stacklevel=3)
+            return None
+
+    def __call__(self, step: int, x: torch.Tensor, x0: torch.Tensor, guide: torch.Tensor | None,
+                 phi: torch.Tensor, phi_limit: torch.Tensor, rule: str | None) -> torch.Tensor:
+        """The state after step ``step`` (the state buffer itself); ``guide``: the guidance vector of ``rule``
+        (``J_Dᵀ∇φ`` for ``chung``/``likelihood``, ``∇φ`` for ``normalized``, ``None`` unguided)."""
+        from geomem.posterior.dps import _device_step
+
+        if step != self.step:
+            raise ValueRangeError(f"the graphed DPS step expected step {self.step}, got {step}: call it in order")
+        if self.x0 is None:
+            self.x0, self.phi = torch.empty_like(x0), torch.empty_like(phi)
+            self.limit = phi_limit.detach().clone()
+        if rule is not None and self.guide is None:
+            self.guide = torch.empty_like(self.x)  # in the state's dtype (copy_ below casts)
+        if x is not self.x:  # the first step only: later states are the buffer itself
+            self.x.copy_(x)
+        self.x0.copy_(x0)
+        self.phi.copy_(phi)
+        if rule is not None:
+            self.guide.copy_(guide)
+        if self.noise is not None:
+            self.noise.normal(out=self.z)
+        if rule not in self.graphs:
+            self.graphs[rule] = self._capture(rule)
+        graph = self.graphs[rule]
+        if graph is not None:
+            graph.replay()
+        else:
+            self.replayed = False
+            new, bad = _device_step(*self._inputs(rule), self.table[step], rule, self.clamp)
+            self.x.copy_(new)
+            self.bad.logical_or_(bad)
+            self.counter.add_(1)
+        self.step += 1
+        return self.x
