@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The work of scripts/gpu/scaleout.sh, started by it in its own process session (it outlives the 10-minute calls
 # while the machine stays warm). Stages, in order, each with a time limit, each writing under RUN_DIR:
-#   tests       the CUDA tests: memorized denoiser (cuBLAS layouts, compiled Triton kernels), DPS step (eager and
-#               compiled) and per-chain noise on the GPU
-#   dps         DPS's own overhead per step with the memorized prior on the GPU, eager and compiled step
+#   host        the same Devito work (stencil alone, gradient, PML gradient) and a memory copy in 1..min(16, cores)
+#               processes at once, no scheduler (benchmarks/host_scaling.py; first, on an idle host)
+#   tests       the CUDA tests: memorized denoiser (cuBLAS layouts, compiled Triton kernels), DPS step (eager,
+#               compiled and CUDA graph) and per-chain noise on the GPU
+#   dps         DPS's own overhead per step with the memorized prior on the GPU, eager, compiled and graph step
 #               (python -m benchmarks --cases dps; on an otherwise idle host)
 #   dask        Dask efficiency of the physics from 1 to min(16, cores) workers beside a process pool
 #               (benchmarks/gpu_dask.py; run first, on an otherwise idle host)
@@ -16,7 +18,7 @@
 #               at a time, on the second GPU — into RUN_DIR/compare_<name>
 # Writes RUN_DIR/driver.log (stage stamps) and, once every stage but the background sweep is over, RUN_DIR/driver.done.
 # Usage (repository root, environment of scripts/gpu/install.sh): scripts/gpu/scaleout_driver.sh RUN_DIR [PRIOR ...]
-# Environment: STAGES (default "tests dps dask memorized sweep compare": the stages to run, in the order above);
+# Environment: STAGES (default "host tests dps dask memorized sweep compare": the stages to run, in the order above);
 # COMPARE_SET (space-separated `key=value` overrides appended to every compare command, e.g.
 # "sampler.annealed.select_levels=3"); COMPARE_CONCURRENT=1 runs every prior's compare at once, each with its own
 # min(16, cores) workers (the learned sampler's step on 16 workers is ~half Devito, ~half waiting: session 7 spent
@@ -26,7 +28,7 @@ RUN=$1
 shift
 PRIORS=("${@:-n1000 n50}")
 read -r -a PRIORS <<< "${PRIORS[*]}"
-read -r -a STAGES <<< "${STAGES:-tests dps dask memorized sweep compare}"
+read -r -a STAGES <<< "${STAGES:-host tests dps dask memorized sweep compare}"
 read -r -a COMPARE_SET <<< "${COMPARE_SET:-}"
 wants() { [[ " ${STAGES[*]} " == *" $1 "* ]]; }
 mkdir -p "$RUN"
@@ -44,6 +46,10 @@ limited() {  # limited SECONDS LOG COMMAND...: run COMMAND with a time limit, ou
 stamp "scaleout driver: $NGPU GPU(s), $CORES cores, $W workers per Dask cluster, priors ${PRIORS[*]}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 uptime
+if wants host; then
+  stamp "host scaling: the same work in 1..$W processes (stencil, gradient, PML gradient, memory copy)"
+  limited 300 "$RUN/host.log" python3 -m benchmarks.host_scaling --procs 1 2 4 8 "$W" --out "$RUN/host_scaling.json"
+fi
 if wants tests; then
   stamp "CUDA tests: memorized denoiser (cuBLAS layouts, compiled Triton kernels), DPS step, chain noise"
   limited 240 "$RUN/tests.log" python3 -m pytest -q -p no:cacheprovider tests/priors/test_memorized.py \
