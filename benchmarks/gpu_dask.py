@@ -1,8 +1,9 @@
 """Dask efficiency of the Devito physics on a many-core host, beside the host's own scaling without Dask.
 
-    python -m benchmarks.gpu_dask --workers 1 2 4 8 12 15 16 [--chains 64] --out FILE.json
+    python -m benchmarks.gpu_dask --workers 1 2 4 8 12 15 16 [--chains 64] [--size 64] --out FILE.json
 
-Work: ``Likelihood.misfit_and_gradient`` (the call every DPS step makes) on ``chains`` velocity models at 64²
+Work: ``Likelihood.misfit_and_gradient`` (the call every DPS step makes) on ``chains`` velocity models at
+``size``² (default 64², the compare's size)
 with the default 5-shot survey (serial Devito per process, ``OMP_NUM_THREADS=1``): one forward with saved
 wavefield and one adjoint per shot per chain, one task per chain. ``chains`` defaults to 4 × the largest
 worker count, so every worker has at least 4 tasks per call. Three ways of running the same calls:
@@ -120,6 +121,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--chains", type=int, default=None, help="default: 4 × the largest worker count")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8, 12, 15, 16])
+    ap.add_argument("--size", type=int, default=64, help="models of size² (the default survey of that size)")
     ap.add_argument("--repeats", type=int, default=1, help="timed calls at least")
     ap.add_argument("--min-seconds", type=float, default=3.0, help="and timed wall time at least")
     ap.add_argument("--no-pool", action="store_true", help="skip the multiprocessing baseline")
@@ -133,13 +135,13 @@ def main() -> None:
     warnings.simplefilter("ignore", UserWarning)
     workers = sorted(set(args.workers), reverse=True)
     chains = args.chains or 4 * workers[0]
-    res = {"host": host_cpus(), "chains": chains, "workers": workers, "shape": [64, 64],
+    res = {"host": host_cpus(), "chains": chains, "workers": workers, "shape": [args.size, args.size],
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": []}
     res["cores"] = res["host"]["cpu_count"]
     print(json.dumps(res["host"]), flush=True)
-    op = AcousticOperator.default(64)
+    op = AcousticOperator.default(args.size)
     res.update(shots=op.geometry.n_src, nt=op.nt)
-    v_true = velocity(64)
+    v_true = velocity(args.size)
     y = op.forward(v_true)
     rng = np.random.default_rng(0)
     x = torch.from_numpy(np.stack([v_true * (0.97 + 0.02 * rng.random()) for _ in range(chains)]))

@@ -1,11 +1,13 @@
 """Why the Devito gradient does not scale to every core of a host: the same work in 1..P processes at once.
 
-    OMP_NUM_THREADS=1 python -m benchmarks.host_scaling --procs 1 2 4 8 16 --out FILE.json
+    OMP_NUM_THREADS=1 python -m benchmarks.host_scaling --procs 1 2 4 8 16 [--size 64] [--repeats 1] --out FILE.json
 
 Weak scaling, no scheduler: P forked processes (they inherit this process's built Devito operators) wait at a
 barrier, then each runs the same fixed work alone; each reports its own wall time. The efficiency at P is
 ``t(1) / t_max(P)`` (the slowest process sets a balanced parallel run's wall time; ``t_median(P)`` is kept
-too). Four kinds of work, from cache-resident to memory-bound (64², the default 5-shot survey, float32):
+too); with ``repeats`` > 1 every level (P = 1 included) runs that many times and the medians of ``t_max`` and
+``t_median`` over the repeats are used. Four kinds of work, from cache-resident to memory-bound (``size``²,
+default 64², the default 5-shot survey of that size, float32):
 
 - ``forward``: ``AcousticOperator.forward`` of the 5 shots: the stencil alone; its working set (three time
   levels and the model on the padded grid, ~0.2 MB) stays in each core's L2, so it measures the cores' clock
@@ -48,11 +50,13 @@ _WORK: dict = {}  # set before forking: the processes inherit it
 STREAM_BYTES = 128 * 2**20
 
 
-def _build() -> dict:
-    v = velocity(64)
+def _build(size: int, kinds: list[str]) -> dict:
+    v = velocity(size)
     out = {}
     for name, kw in (("gradient", {}), ("gradient_pml", {"boundary": "pml", "imaging": "by_parts"})):
-        op = AcousticOperator.default(64, **kw)
+        if name not in kinds and (name != "gradient" or "forward" not in kinds):
+            continue
+        op = AcousticOperator.default(size, **kw)
         lik = Likelihood(op, op.forward(v), gamma=1.0)
         x = torch.from_numpy((0.98 * v)[None])
         lik.misfit_and_gradient(x)  # builds and compiles in this process
@@ -109,13 +113,17 @@ def main() -> None:
     ap.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     ap.add_argument("--kinds", nargs="+", default=["forward", "gradient", "gradient_pml", "stream"])
     ap.add_argument("--seconds", type=float, default=2.0, help="wall time of one process's work at P = 1")
+    ap.add_argument("--size", type=int, default=64, help="models of size² (the default survey of that size)")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of every level (medians over them are used)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     warnings.simplefilter("ignore", UserWarning)  # the 64² survey's points-per-wavelength advice
     res = {"host": host_cpus(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": [],
-           "clock_mhz_idle": _clock_mhz()}
+           "clock_mhz_idle": _clock_mhz(), "size": args.size, "repeats": args.repeats}
     print(json.dumps(res["host"]), flush=True)
-    _WORK = _build()
+    _WORK = _build(args.size, args.kinds)
+    est = AcousticOperator.default(args.size).memory_estimate()  # Devito's buffers per process (one shot at a time)
+    res.update(forward_buffers_mib=est["forward"] / 2**20, gradient_buffers_mib=est["gradient"] / 2**20)
     for kind in args.kinds:
         fn = _WORK[kind]
         fn()  # first touch (the stream's target pages), outside the calibration
@@ -125,7 +133,10 @@ def main() -> None:
         reps = max(3, int(round(args.seconds / ((time.perf_counter() - t0) / 3))))
         t1 = None
         for procs in sorted(set(args.procs)):
-            row = run_level(kind, procs, reps)
+            runs = [run_level(kind, procs, reps) for _ in range(args.repeats)]
+            row = dict(runs[0], t_max=statistics.median(r["t_max"] for r in runs),
+                       t_median=statistics.median(r["t_median"] for r in runs),
+                       seconds_each=[r["seconds_each"] for r in runs])
             t1 = row["t_max"] if procs == 1 else t1
             if t1 is not None:
                 row["efficiency"] = t1 / row["t_max"]
