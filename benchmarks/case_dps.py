@@ -11,7 +11,9 @@ and for the memorized prior of 50 random models. Instrumentation, without touchi
   ``denoiser+vjp`` with no split;
 - ``overhead``: step wall time minus the three (the sampler's own tensor work, noise draws, bookkeeping).
   ``overhead_fraction`` sums every step; ``overhead_fraction_steady`` leaves out the first, which also holds
-  one-off work (with ``step="graph"``: the CUDA graph's warm-up and capture; ``first_step_wall``).
+  one-off work (``first_step_wall``). One-off work per process (compiling, capturing a CUDA graph) falls in
+  the untimed warm-up call of 2 steps (``warmup_call_s``; ``graph_captures``: captures in the warm-up and in
+  the timed call).
 
 Steps are delimited by the sampler's ``callback``; statistics are over the steps of the chain. A posterior
 sample's time also includes the final denoise and misfit after the last step. Target: overhead ≤ 10 % of
@@ -241,8 +243,12 @@ def time_steps(den: Denoiser, misfit, cfg: dict, device: str, kind: str = "eager
         steps.append({"wall": now - marks[-1], **clock.take()})
         marks.append(now)
 
-    # warm-up (first calls, compile caches; the compiled step's graph for a guided step)
-    dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device, step=kind)
+    # warm-up (first calls, compile caches; the compiled step's graph for a guided step; the CUDA graph's capture)
+    sync()
+    t_warm = time.perf_counter()
+    warm = dps(tden, tmis, 1, DPSConfig(steps=2), seed=0, device=device, step=kind)
+    sync()
+    t_warm = time.perf_counter() - t_warm
     clock.take()
     marks.append(time.perf_counter())
     t0 = marks[0]
@@ -256,7 +262,9 @@ def time_steps(den: Denoiser, misfit, cfg: dict, device: str, kind: str = "eager
     wall = np.array([s["wall"] for s in steps])
     steady = steps[1:]  # the first step also holds one-off work (a CUDA graph's capture)
     row = {"device": device, "steps": cfg["steps"], "n_shots": cfg["n_shots"], "size": cfg["size"],
-           "step_kind": kind, "step_ran": res.info["step"], "step_wall": summarize(list(wall)),
+           "step_kind": kind, "step_ran": res.info["step"],
+           "warmup_call_s": t_warm, "graph_captures": [warm.info.get("graph_captures"), res.info.get("graph_captures")],
+           "step_wall": summarize(list(wall)),
            "seconds_per_sample": total, "chains_per_hour": 3600.0 / total}
     for k in (*parts, "overhead"):
         vals = [s[k] for s in steps]

@@ -189,7 +189,8 @@ def dps(
     freeze in a few generated kernels; the first call compiles, tens of seconds); if compiling fails it warns and
     keeps the eager fused step. ``"graph"`` (CUDA only): :func:`_device_step` captured as a CUDA graph and
     replayed (:class:`~geomem.posterior.dps_graph.GraphedStep`: per step three input copies, the noise draws and
-    one replay); ``callback`` then receives the state buffer that the next step overwrites (clone it to keep it).
+    one replay; a process captures once per shapes, later runs replay the kept graphs, ``info["graph_captures"]``);
+    ``callback`` then receives the state buffer that the next step overwrites (clone it to keep it).
     ``info["step"]`` says which ran to the end; their GPU speed is measured by
     ``python -m benchmarks --cases dps --dps-steps eager,compiled,graph``.
     """
@@ -231,9 +232,9 @@ def dps(
                               for i in range(len(levels) - 1)], dtype=torch.float64, device=x.device)
     graphed = None
     if step == "graph":
-        from geomem.posterior.dps_graph import GraphedStep
+        from geomem.posterior.dps_graph import graphed_step
 
-        graphed = GraphedStep(x, table, noise if config.stochastic else None, likelihood.parameterization is not None)
+        graphed = graphed_step(x, table, noise if config.stochastic else None, likelihood.parameterization is not None)
     for i in iterator:
         s, s_next = levels[i], levels[i + 1]
         guided = i >= start
@@ -325,8 +326,11 @@ def dps(
            else "eager")
     result = finish("dps", x, likelihood, diverged, started, g0, f0,
                     info={"guidance": config.guidance, "steps": config.steps, "seeds": noise.seeds,
-                          "sigmas": sigmas.tolist(), "step": ran},
+                          "sigmas": sigmas.tolist(), "step": ran,
+                          **({"graph_captures": graphed.captures} if graphed is not None else {})},
                     history=history, first_misfit=history[0], divergence_factor=config.divergence_factor)
+    if graphed is not None:  # finish copied the state out of the graph's buffer
+        graphed.release()
     result.history[-1] = result.misfit
     result.info["denoised"] = denoised.double().cpu().numpy()
     return result

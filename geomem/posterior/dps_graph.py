@@ -17,11 +17,20 @@ inputs, bit for bit; ``tests/posterior_samplers/test_dps_step.py`` checks that o
 Semantics that differ from the eager step: the state ``x`` lives in one buffer that every step overwrites (the
 ``callback`` of :func:`~geomem.posterior.dps.dps` receives that buffer: clone it to keep it), and the divergence
 flags are OR-ed into one ``(B,)`` buffer inside the graph rather than kept per step.
+
+Capturing costs a few milliseconds (a warm-up of the update, the capture, the graph's instantiation), paid at the
+first step of a rule. :func:`graphed_step` keeps the last :data:`CACHED_STEPS` graphed steps of this thread, by
+device, dtype, batch shape, number of steps, noise and clamp rule, and hands a later run of the same shapes the
+kept one with its buffers reset (the new run's first state, step table and generators copied in): its graphs are
+replayed from the first step, so a process pays each capture once, as ``torch.compile`` pays its compilation.
+:func:`clear_cache` frees them.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import OrderedDict
 
 import torch
 
@@ -37,7 +46,8 @@ class GraphedStep:
     deterministic run; ``clamp``: whether the velocity-clamp rule runs (a parameterized likelihood).
     Call it once per step, in order, from step 0. If a capture fails (a driver or a torch build without graph
     support for an operation) it warns and runs that rule's update eagerly from then on; ``replayed`` says
-    whether every step so far was a replay.
+    whether every step so far was a replay, ``captures`` how many graphs this run captured. :meth:`reset` starts
+    another run of the same shapes on the same buffers and graphs.
     """
 
     def __init__(self, x: torch.Tensor, table: torch.Tensor, noise: ChainNoise | None, clamp: bool):
@@ -45,14 +55,28 @@ class GraphedStep:
             raise ValueRangeError(f"the CUDA-graph DPS step needs a CUDA device, got {x.device}; "
                                   f"use step='eager' (or 'compiled') on this device")
         self.x = x.detach().clone()
-        self.table, self.noise, self.clamp = table, noise, clamp
+        self.table, self.noise, self.clamp = table.detach().clone(), noise, clamp
         self.z = torch.empty_like(self.x) if noise is not None else None
         self.bad = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         self.counter = torch.zeros(1, dtype=torch.long, device=x.device)  # the step the next replay computes
         self.x0 = self.guide = self.phi = self.limit = None  # made at the first call (their dtypes come from it)
         self.graphs: dict[str | None, torch.cuda.CUDAGraph | None] = {}
-        self.step = 0
-        self.replayed = True
+        self.step = self.captures = 0
+        self.replayed = self.in_use = True
+
+    def reset(self, x: torch.Tensor, table: torch.Tensor, noise: ChainNoise | None) -> None:
+        """Start a new run on these buffers and graphs: ``x`` and ``table`` of this step's shapes copied in."""
+        self.x.copy_(x)
+        self.table.copy_(table)
+        self.noise = noise
+        self.bad.zero_()
+        self.counter.zero_()
+        self.step = self.captures = 0
+        self.replayed = self.in_use = True
+
+    def release(self) -> None:
+        """The run is over: :func:`graphed_step` may hand these buffers to the next run."""
+        self.in_use = False
 
     def _inputs(self, rule: str | None):
         guide = self.guide if rule is not None else None
@@ -93,9 +117,13 @@ class GraphedStep:
 
         if step != self.step:
             raise ValueRangeError(f"the graphed DPS step expected step {self.step}, got {step}: call it in order")
-        if self.x0 is None:
+        if step == 0 and (self.x0 is None or (x0.dtype, phi.dtype, phi.shape) != (self.x0.dtype, self.phi.dtype,
+                                                                                    self.phi.shape)):
             self.x0, self.phi = torch.empty_like(x0), torch.empty_like(phi)
-            self.limit = phi_limit.detach().clone()
+            self.limit = torch.empty_like(phi_limit)
+            self.graphs.clear()  # captured on the old buffers
+        if step == 0:
+            self.limit.copy_(phi_limit)
         if rule is not None and self.guide is None:
             self.guide = torch.empty_like(self.x)  # in the state's dtype (copy_ below casts)
         if x is not self.x:  # the first step only: later states are the buffer itself
@@ -108,6 +136,7 @@ class GraphedStep:
             self.noise.normal(out=self.z)
         if rule not in self.graphs:
             self.graphs[rule] = self._capture(rule)
+            self.captures += 1
         graph = self.graphs[rule]
         if graph is not None:
             graph.replay()
@@ -119,3 +148,38 @@ class GraphedStep:
             self.counter.add_(1)
         self.step += 1
         return self.x
+
+
+#: graphed steps kept per thread (:func:`graphed_step`)
+CACHED_STEPS = 8
+_LOCAL = threading.local()
+
+
+def _cache() -> OrderedDict:
+    if not hasattr(_LOCAL, "steps"):
+        _LOCAL.steps = OrderedDict()
+    return _LOCAL.steps
+
+
+def graphed_step(x: torch.Tensor, table: torch.Tensor, noise: ChainNoise | None, clamp: bool) -> GraphedStep:
+    """A :class:`GraphedStep` for a run starting at ``x`` with ``table``: this thread's kept one of the same
+    device, dtype, shapes, noise and clamp rule, reset for the run, when it is not in use; else a new one, which
+    is kept (in place of one in use, or of the least recently used past :data:`CACHED_STEPS`)."""
+    key = (x.device, x.dtype, tuple(x.shape), tuple(table.shape), noise is not None, bool(clamp))
+    cache = _cache()
+    kept = cache.get(key)
+    if kept is not None and not kept.in_use:
+        kept.reset(x, table, noise)
+        cache.move_to_end(key)
+        return kept
+    new = GraphedStep(x, table, noise, clamp)
+    cache[key] = new
+    cache.move_to_end(key)
+    while len(cache) > CACHED_STEPS:
+        cache.popitem(last=False)
+    return new
+
+
+def clear_cache() -> None:
+    """Forget this thread's kept graphed steps (their buffers and graphs are freed once no run holds them)."""
+    _cache().clear()

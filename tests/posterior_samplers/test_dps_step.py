@@ -313,3 +313,27 @@ def test_a_graph_step_launches_four_operations_from_the_host():
     per_step = count_ops(den, lik, "cuda", kind="graph")
     assert per_step["ops"]["sampler"] <= 4
     assert per_step.get("host_reads", {}).get("sampler", 0) == 0
+
+
+@needs_cuda
+def test_a_later_run_of_the_same_shapes_replays_the_kept_graphs(monkeypatch):
+    """The second run (another seed, another σ schedule, same shapes) captures nothing and still equals its own
+    eager ``_device_step`` run bit for bit; a run of other shapes captures its own graph."""
+    from geomem.posterior.dps_graph import clear_cache
+
+    clear_cache()
+    prior, lik = _problem()
+    prior.to("cuda")
+    first_cfg = DPSConfig(steps=8, sigma_min=0.2, sigma_max=5.0, zeta=0.2)
+    first = dps(prior, lik, 4, first_cfg, seed=3, dtype=torch.float64, step="graph", device="cuda")
+    cfg = DPSConfig(steps=8, sigma_min=0.1, sigma_max=3.0, zeta=0.1)
+    again = dps(prior, lik, 4, cfg, seed=11, dtype=torch.float64, step="graph", device="cuda")
+    assert first.info["graph_captures"] == 1 and again.info["graph_captures"] == 0
+    mod = importlib.import_module("geomem.posterior.dps")
+    monkeypatch.setattr(mod, "_compiled_step", lambda: mod._device_step)
+    reference = dps(prior, lik, 4, cfg, seed=11, dtype=torch.float64, step="compiled", device="cuda")
+    np.testing.assert_array_equal(again.samples, reference.samples)
+    np.testing.assert_array_equal(again.history, reference.history)
+    other = dps(prior, lik, 3, cfg, seed=11, dtype=torch.float64, step="graph", device="cuda")
+    assert other.info["graph_captures"] == 1
+    clear_cache()
