@@ -20,9 +20,10 @@ flags are OR-ed into one ``(B,)`` buffer inside the graph rather than kept per s
 
 Capturing costs a few milliseconds (a warm-up of the update, the capture, the graph's instantiation), paid at the
 first step of a rule. :func:`graphed_step` keeps the last :data:`CACHED_STEPS` graphed steps of this thread, by
-device, dtype, batch shape, number of steps, noise and clamp rule, and hands a later run of the same shapes the
-kept one with its buffers reset (the new run's first state, step table and generators copied in): its graphs are
-replayed from the first step, so a process pays each capture once, as ``torch.compile`` pays its compilation.
+device, dtype, batch shape, number of steps (:func:`table_rows`), noise and clamp rule, and hands a later run of
+the same shapes the kept one with its buffers reset (the new run's first state, step table and generators copied
+in): its graphs are replayed from the first step, so a process pays each capture once, as ``torch.compile`` pays
+its compilation.
 :func:`clear_cache` frees them.
 """
 
@@ -55,7 +56,9 @@ class GraphedStep:
             raise ValueRangeError(f"the CUDA-graph DPS step needs a CUDA device, got {x.device}; "
                                   f"use step='eager' (or 'compiled') on this device")
         self.x = x.detach().clone()
-        self.table, self.noise, self.clamp = table.detach().clone(), noise, clamp
+        self.table = torch.zeros((table_rows(len(table)), table.shape[1]), dtype=table.dtype, device=table.device)
+        self.table[: len(table)] = table
+        self.noise, self.clamp = noise, clamp
         self.z = torch.empty_like(self.x) if noise is not None else None
         self.bad = torch.zeros(len(x), dtype=torch.bool, device=x.device)
         self.counter = torch.zeros(1, dtype=torch.long, device=x.device)  # the step the next replay computes
@@ -65,9 +68,10 @@ class GraphedStep:
         self.replayed = self.in_use = True
 
     def reset(self, x: torch.Tensor, table: torch.Tensor, noise: ChainNoise | None) -> None:
-        """Start a new run on these buffers and graphs: ``x`` and ``table`` of this step's shapes copied in."""
+        """Start a new run on these buffers and graphs: ``x`` (of this step's shape) and ``table`` (at most
+        :func:`table_rows` of its length rows) copied in."""
         self.x.copy_(x)
-        self.table.copy_(table)
+        self.table[: len(table)].copy_(table)
         self.noise = noise
         self.bad.zero_()
         self.counter.zero_()
@@ -150,6 +154,12 @@ class GraphedStep:
         return self.x
 
 
+def table_rows(steps: int) -> int:
+    """Rows of a graphed step's coefficient table: ``steps`` rounded up to a power of two, at least 64 (runs of
+    up to that many steps share the buffer the graphs read)."""
+    return max(64, 1 << (max(1, int(steps)) - 1).bit_length())
+
+
 #: graphed steps kept per thread (:func:`graphed_step`)
 CACHED_STEPS = 8
 _LOCAL = threading.local()
@@ -165,7 +175,7 @@ def graphed_step(x: torch.Tensor, table: torch.Tensor, noise: ChainNoise | None,
     """A :class:`GraphedStep` for a run starting at ``x`` with ``table``: this thread's kept one of the same
     device, dtype, shapes, noise and clamp rule, reset for the run, when it is not in use; else a new one, which
     is kept (in place of one in use, or of the least recently used past :data:`CACHED_STEPS`)."""
-    key = (x.device, x.dtype, tuple(x.shape), tuple(table.shape), noise is not None, bool(clamp))
+    key = (x.device, x.dtype, tuple(x.shape), table_rows(len(table)), noise is not None, bool(clamp))
     cache = _cache()
     kept = cache.get(key)
     if kept is not None and not kept.in_use:

@@ -317,8 +317,8 @@ def test_a_graph_step_launches_four_operations_from_the_host():
 
 @needs_cuda
 def test_a_later_run_of_the_same_shapes_replays_the_kept_graphs(monkeypatch):
-    """The second run (another seed, another σ schedule, same shapes) captures nothing and still equals its own
-    eager ``_device_step`` run bit for bit; a run of other shapes captures its own graph."""
+    """The second run (another seed, another σ schedule and number of steps, same batch shape) captures nothing and
+    still equals its own eager ``_device_step`` run bit for bit; a run of another batch shape captures its own."""
     from geomem.posterior.dps_graph import clear_cache
 
     clear_cache()
@@ -326,7 +326,7 @@ def test_a_later_run_of_the_same_shapes_replays_the_kept_graphs(monkeypatch):
     prior.to("cuda")
     first_cfg = DPSConfig(steps=8, sigma_min=0.2, sigma_max=5.0, zeta=0.2)
     first = dps(prior, lik, 4, first_cfg, seed=3, dtype=torch.float64, step="graph", device="cuda")
-    cfg = DPSConfig(steps=8, sigma_min=0.1, sigma_max=3.0, zeta=0.1)
+    cfg = DPSConfig(steps=12, sigma_min=0.1, sigma_max=3.0, zeta=0.1)
     again = dps(prior, lik, 4, cfg, seed=11, dtype=torch.float64, step="graph", device="cuda")
     assert first.info["graph_captures"] == 1 and again.info["graph_captures"] == 0
     mod = importlib.import_module("geomem.posterior.dps")
