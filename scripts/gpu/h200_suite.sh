@@ -8,12 +8,17 @@
 #          the GPU after the device-side noise change, Dask efficiency beside a plain process pool from 1 to
 #          16 workers, the Devito gradient/forward ratio on one host core, training throughput at batch 128
 #          (CUDA graphs with and without cuDNN benchmark mode, then max-autotune while time is left)
-# Usage (repository root): scripts/gpu/h200_suite.sh part1|part2|part3 OUT_DIR [WHEELHOUSE=.whl]
+#   part4 (under 7.5 minutes, limits cut to a 440 s budget like part3): the four rows issue #17 asks for from one
+#          run — training fp32 vs the fast path (bf16 + CUDA graphs) at batch 128 and 512, the memorized denoiser
+#          against its floor at N = 10⁶ (cuBLAS at B = 16 and 64, the tuned Triton pairs at B = 16), Dask beside a
+#          process pool at 1, 8 and 16 workers, the DPS step's overhead (eager and CUDA-graph update)
+# Usage (repository root): scripts/gpu/h200_suite.sh part1|part2|part3|part4 OUT_DIR [WHEELHOUSE=.whl]
 set -uo pipefail
 PART=$1
 OUT=$2
 WH=${3:-.whl}
-case "$PART" in part1|part2|part3) ;; *) echo "usage: $0 part1|part2|part3 OUT_DIR [WHEELHOUSE]" >&2; exit 2;; esac
+case "$PART" in part1|part2|part3|part4) ;; *) echo "usage: $0 part1|part2|part3|part4 OUT_DIR [WHEELHOUSE]" >&2
+  exit 2;; esac
 mkdir -p "$OUT"
 exec > >(tee "$OUT/$PART.log") 2>&1
 export PYTHONUNBUFFERED=1 TORCHINDUCTOR_CACHE_DIR=/tmp/geomem-inductor
@@ -25,6 +30,16 @@ echo "cores: $(nproc); python: $(python3 --version); gcc: $(gcc --version | head
 step "install"
 scripts/gpu/install.sh "$WH" /tmp/geomem-site || exit 1
 source /tmp/geomem-site/env.sh
+BUDGET=470  # part3/part4: seconds for the whole part, install included
+[ "$PART" = part4 ] && BUDGET=440
+# bounded CAP COMMAND...: run COMMAND with a limit of CAP seconds or what is left of BUDGET, whichever is less
+bounded() {
+  local cap=$1 left=$(( BUDGET - ($(date +%s) - t0) )); shift
+  if [ "$left" -lt 20 ]; then echo "skipped (only ${left} s of the budget left): $*"; return 0; fi
+  [ "$left" -lt "$cap" ] && cap=$left
+  echo "time limit ${cap} s"
+  timeout "$cap" "$@" || echo "exit status $? (124: stopped at the time limit): $*"
+}
 if [ "$PART" = part1 ]; then
   step "geomem CLI"
   timeout 60 python3 -m geomem.cli --help | head -30
@@ -44,16 +59,21 @@ if [ "$PART" = part1 ]; then
   timeout 150 python3 -m benchmarks.gpu_memorized --out "$OUT/memorized.json"
   step "Dask efficiency"
   timeout 150 python3 -m benchmarks.gpu_dask --chains 32 --workers 1 2 4 8 16 --out "$OUT/dask.json"
+elif [ "$PART" = part4 ]; then
+  step "Dask beside a process pool, 64 chains of 64² 5-shot gradients, 1, 8 and 16 workers (first: idle host)"
+  bounded 110 python3 -m benchmarks.gpu_dask --workers 1 8 16 --min-seconds 2 --out "$OUT/dask.json"
+  step "DPS step overhead, memorized prior, eager and CUDA-graph update"
+  bounded 60 python3 -m benchmarks --device cuda --cases dps --dps-physics placeholder --dps-priors memorized \
+    --dps-steps eager,graph --out "$OUT/dps_overhead_gpu.json"
+  step "memorized denoiser against its floor, N = 10⁶: cuBLAS at B = 16 and 64, tuned Triton pairs at B = 16"
+  bounded 110 python3 -m benchmarks.gpu_memorized --sizes 1000000 --batches 16 64 --sigmas 1 --grid tune \
+    --repeats 5 --out "$OUT/memorized.json"
+  step "training throughput, fp32 eager at batch 128 and 512"
+  bounded 60 python3 -m benchmarks.gpu_training throughput fp32:0:0:off:128 fp32:0:0:off:512 --out "$OUT/train_fp32.json"
+  step "training throughput, bf16 + CUDA graphs at batch 128 and 512 (own process)"
+  bounded 120 python3 -m benchmarks.gpu_training throughput graphs:1:0:reduce-overhead:128 \
+    graphs:1:0:reduce-overhead:512 --out "$OUT/train_fast.json"
 elif [ "$PART" = part3 ]; then
-  BUDGET=470  # seconds for the whole part, install included
-  # bounded CAP COMMAND...: run COMMAND with a limit of CAP seconds or what is left of BUDGET, whichever is less
-  bounded() {
-    local cap=$1 left=$(( BUDGET - ($(date +%s) - t0) )); shift
-    if [ "$left" -lt 20 ]; then echo "skipped (only ${left} s of the budget left): $*"; return 0; fi
-    [ "$left" -lt "$cap" ] && cap=$left
-    echo "time limit ${cap} s"
-    timeout "$cap" "$@" || echo "exit status $? (124: stopped at the time limit): $*"
-  }
   step "tests: per-chain noise on the device, DPS on CUDA (reproducible chains, divergence flagged)"
   bounded 60 python3 -m pytest -q -p no:cacheprovider tests/posterior_samplers/test_chain_noise.py
   step "DPS step split on the GPU, learned and memorized priors (placeholder physics: networks and sampler)"
