@@ -9,9 +9,10 @@
 #          16 workers, the Devito gradient/forward ratio on one host core, training throughput at batch 128
 #          (CUDA graphs with and without cuDNN benchmark mode, then max-autotune while time is left)
 #   part4 (under 7 minutes, limits cut to a budget of PART4_BUDGET (default 400) s like part3): the four rows
-#          issue #17 asks for from one run — training fp32 vs the fast path (bf16 + CUDA graphs) at batch 128 and 512, the memorized denoiser
-#          against its floor at N = 10⁶ (cuBLAS at B = 16 and 64, the tuned Triton pairs at B = 16), Dask beside a
-#          process pool at 1, 8 and 16 workers, the DPS step's overhead (eager and CUDA-graph update)
+#          issue #17 asks for from one run — training fp32 vs the fast path (bf16 + CUDA graphs) at batch 128
+#          and 512, the memorized denoiser against its floor at N = 10⁶ (cuBLAS at B = 16 and 64, the tuned
+#          Triton pairs at B = 16), Dask beside a process pool at 1, 8 and 16 workers, the DPS step's overhead
+#          (eager and CUDA-graph update)
 # Usage (repository root): scripts/gpu/h200_suite.sh part1|part2|part3|part4 OUT_DIR [WHEELHOUSE=.whl]
 set -uo pipefail
 PART=$1
