@@ -79,8 +79,9 @@ class GraphedStep:
         self.replayed = self.in_use = True
 
     def release(self) -> None:
-        """The run is over: :func:`graphed_step` may hand these buffers to the next run."""
+        """The run is over: :func:`graphed_step` may hand these buffers to the next run (its generators dropped)."""
         self.in_use = False
+        self.noise = None
 
     def _inputs(self, rule: str | None):
         guide = self.guide if rule is not None else None
