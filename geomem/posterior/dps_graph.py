@@ -1,8 +1,8 @@
-"""DPS's fused update replayed as a CUDA graph: one launch per step instead of about eleven.
+"""DPS's fused update replayed as a CUDA graph: four launches and one replay per step instead of eleven launches.
 
 On a GPU, a DPS step with a cheap prior (the memorized prior of a small training set) is bound by kernel launches
 from the host, and the sampler's own update (:func:`geomem.posterior.dps._device_step`: the DDIM/ancestral move,
-the guidance term, the divergence rule and the freeze of diverged chains) is about eleven of them. Here that update
+the guidance term, the divergence rule and the freeze of diverged chains) is eleven of them. Here that update
 is captured once per guidance rule (at most two graphs: the unguided steps before ``guidance_start`` and the
 guided ones) and replayed every step. Per step the host then launches: three copies into the graph's input
 buffers (``x̂₀``, the guidance vector, ``φ``), the noise draw of each chain straight into the graph's noise buffer
@@ -23,8 +23,7 @@ first step of a rule. :func:`graphed_step` keeps the last :data:`CACHED_STEPS` g
 device, dtype, batch shape, number of steps (:func:`table_rows`), noise and clamp rule, and hands a later run of
 the same shapes the kept one with its buffers reset (the new run's first state, step table and generators copied
 in): its graphs are replayed from the first step, so a process pays each capture once, as ``torch.compile`` pays
-its compilation.
-:func:`clear_cache` frees them.
+its compilation. :func:`clear_cache` frees them.
 """
 
 from __future__ import annotations
