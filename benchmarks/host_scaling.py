@@ -1,6 +1,7 @@
 """Why the Devito gradient does not scale to every core of a host: the same work in 1..P processes at once.
 
     OMP_NUM_THREADS=1 python -m benchmarks.host_scaling --procs 1 2 4 8 16 [--size 64] [--repeats 1] --out FILE.json
+    python -m benchmarks.host_scaling --show FILE.json [FILE.json ...]     (the efficiency table of kept runs)
 
 Weak scaling, no scheduler: P forked processes (they inherit this process's built Devito operators) wait at a
 barrier, then each runs the same fixed work alone; each reports its own wall time. The efficiency at P is
@@ -107,16 +108,38 @@ def run_level(kind: str, procs: int, reps: int) -> dict:
             "t_max": max(times), "t_median": statistics.median(times), "clock_mhz_mid_run": mhz}
 
 
+def table(res: dict) -> list[str]:
+    """Markdown rows ``| kind, size² | P | median-process efficiency (slowest's) | … |`` of one kept run."""
+    procs = sorted({r["procs"] for r in res["rows"]})
+    out = ["| work | " + " | ".join(f"P = {p}" for p in procs) + " |", "|---|" + "---:|" * len(procs)]
+    for kind in dict.fromkeys(r["kind"] for r in res["rows"]):
+        cells = {r["procs"]: (f"{r['GBps_total']:.0f} GB/s" if "GBps_total" in r else
+                              f"{r['efficiency_median']:.2f} ({r['efficiency']:.2f})")
+                 for r in res["rows"] if r["kind"] == kind}
+        out.append(f"| {kind}, {res.get('size', 64)}² | " + " | ".join(cells.get(p, "") for p in procs) + " |")
+    return out
+
+
 def main() -> None:
     global _WORK
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--show", type=Path, nargs="+", help="print the tables of these kept runs and stop")
     ap.add_argument("--procs", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     ap.add_argument("--kinds", nargs="+", default=["forward", "gradient", "gradient_pml", "stream"])
     ap.add_argument("--seconds", type=float, default=2.0, help="wall time of one process's work at P = 1")
     ap.add_argument("--size", type=int, default=64, help="models of size² (the default survey of that size)")
     ap.add_argument("--repeats", type=int, default=1, help="runs of every level (medians over them are used)")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    if args.show:
+        for path in args.show:
+            res = json.loads(path.read_text())
+            print(f"{path} ({res['host'].get('cpu_model')}, {res['date']}; median process (slowest); stream: "
+                  f"total GB/s)")
+            print("\n".join(table(res)))
+        return
+    if args.out is None:
+        ap.error("--out is required (or --show FILE to print kept runs)")
     warnings.simplefilter("ignore", UserWarning)  # the 64² survey's points-per-wavelength advice
     res = {"host": host_cpus(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": [],
            "clock_mhz_idle": _clock_mhz(), "size": args.size, "repeats": args.repeats}

@@ -94,10 +94,13 @@ def dps_rows(res: dict) -> list[list[str]]:
     for r in res["rows"]:
         parts = ", ".join(f"{k} {100 * r[f'{k}_fraction']:.0f}% ({1e3 * r[f'time_{k}']['median']:.3g} ms)"
                           for k in ("denoiser", "vjp", "denoiser+vjp", "physics") if r[f"{k}_fraction"] > 0)
-        out.append([f"DPS step, {r['prior']} prior ({r['device']})",
+        kind = f", {r['step_ran']} step" if "step_ran" in r else ""
+        steady = (f"; overhead after step 1 {100 * r['overhead_fraction_steady']:.1f}%, step 1 "
+                  f"{1e3 * r['first_step_wall']:.3g} ms" if "overhead_fraction_steady" in r else "")
+        out.append([f"DPS step, {r['prior']} prior ({r['device']}{kind})",
                     f"{r['size']}², {r['n_shots']} shots, physics: {r['physics']}", _ms(r["step_wall"]),
                     "overhead ≤ 10%", f"{r['overhead_fraction']:.3f}", _status(r["overhead_target_met"]),
-                    f"{parts}; {r['seconds_per_sample']:.3g} s/sample ({r['steps']} steps), "
+                    f"{parts}{steady}; {r['seconds_per_sample']:.3g} s/sample ({r['steps']} steps), "
                     f"{r['chains_per_hour']:.0f} chains/h"])
     return out
 

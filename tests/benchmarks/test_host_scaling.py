@@ -27,3 +27,7 @@ def test_levels_report_times_of_every_process_and_efficiency_against_one(tmp_pat
     one, two = rows
     assert one["efficiency"] == 1.0
     assert two["efficiency"] == one["t_max"] / two["t_max"]
+    shown = subprocess.run([sys.executable, "-m", "benchmarks.host_scaling", "--show", str(out)], cwd=ROOT,
+                           check=True, capture_output=True, text=True, timeout=60).stdout
+    assert "| work | P = 1 | P = 2 |" in shown
+    assert f"| stream, 64² | {one['GBps_total']:.0f} GB/s | {two['GBps_total']:.0f} GB/s |" in shown
