@@ -2,6 +2,7 @@
 
     python -m benchmarks.gpu_memorized --out FILE.json [--sizes 100000 1000000] [--batches 16 64] [--grid-sizes 1000000]
     python -m benchmarks.gpu_memorized --sizes 1000000 --batches 16 --sigmas 1 --grid tune --out FILE.json
+    python -m benchmarks.gpu_memorized --sizes 1000000 --batches 16 64 --sigmas 1 --grid shipped --out FILE.json
     python -m benchmarks.gpu_memorized --compile-only [--grid tune] --out FILE.json   # any machine, no GPU
 
 Training set: uniform random models in [−1, 1] made on the GPU (float32, one copy: 16.4 GB at N = 10⁶).
@@ -17,6 +18,8 @@ a warm-up):
 - ``triton_grid`` (float32 rows at the ``--grid-sizes`` N, ``--grid session6``, the default): the ``triton``
   layout for each configuration of :data:`TRITON_GRID` (precision ieee/tf32x3 × three tile/warp choices), keyed
   by ``TritonConfig.label()``; a configuration that fails to compile or run is recorded with its error;
+  ``--grid shipped`` times only the tuned pair geomem ships, :data:`geomem.priors.memorized_triton.H200_TF32X3`
+  (the opt-in ``triton_config``), the same way;
 - ``triton_tune`` (``--grid tune`` instead, float32 rows at the ``--grid-sizes`` N; :func:`tune_kernels`): per
   precision of :data:`TUNE_PRECISIONS`, each kernel timed alone for each of its parameter sets
   (:data:`TUNE_LOGITS`, :data:`TUNE_SUM`; the other kernel's parameters do not change its time), with its
@@ -53,7 +56,7 @@ import torch
 from benchmarks.case_memorized import device_rates
 from benchmarks.common import save_json
 from geomem.priors import MemorizedPrior
-from geomem.priors.memorized_triton import TritonConfig
+from geomem.priors.memorized_triton import H200_TF32X3, TritonConfig
 
 LAYOUTS = ("xc,wx", "cx,wx", "xc,xw", "cx,xw", "sdpa", "triton")
 #: Triton configurations timed at the --grid-sizes, each in exact float32 and in 3-pass TF32: the default (tiles
@@ -66,6 +69,8 @@ _TILES = (
     {"block_n": 256, "block_k": 16, "stages": 4, "sum_block_n": 16, "sum_stages": 4},
 )
 TRITON_GRID = tuple(TritonConfig(precision=p, **t) for p in ("ieee", "tf32x3") for t in _TILES)
+#: the configurations ``--grid`` times end to end (``tune`` is the separate per-kernel sweep below)
+GRIDS = {"session6": TRITON_GRID, "shipped": (H200_TF32X3,)}
 
 #: ``--grid tune`` (B = 16, d = 4096, N = 10⁶ in mind): both kernels only stream the 16.4 GB set, so the
 #: parameters are chosen for bytes in flight per SM (Little's law: ~4.8 TB/s × ~1 µs loaded latency ≈ 5 MB over
@@ -225,8 +230,8 @@ def one_row(prior: MemorizedPrior, batch: int, sigma: float, rates: dict, repeat
 
     for layout in LAYOUTS if work == torch.float32 else ("xc,wx",):
         row[layout] = run_layout(layout)
-    if grid == "session6" and work == torch.float32:
-        row["triton_grid"] = {cfg.label(): run_layout("triton", cfg, peak=False) for cfg in TRITON_GRID}
+    if grid in GRIDS and work == torch.float32:
+        row["triton_grid"] = {cfg.label(): run_layout("triton", cfg, peak=False) for cfg in GRIDS[grid]}
     if grid == "tune" and work == torch.float32:
         row["triton_tune"] = tune_kernels(prior, xbar, s, rates, repeats,
                                           lambda cfg: run_layout("triton", cfg, peak=False))
@@ -484,16 +489,17 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--grid-sizes", type=int, nargs="*", default=[1_000_000],
                     help="N at which the Triton configurations of --grid are timed (none: skip the grid)")
-    ap.add_argument("--grid", choices=("session6", "tune"), default="session6",
-                    help="session6: TRITON_GRID end to end; tune: each kernel's parameter sets alone (TUNE_LOGITS, "
-                         "TUNE_SUM, both TUNE_PRECISIONS), then the fastest pairings end to end")
+    ap.add_argument("--grid", choices=("session6", "shipped", "tune"), default="session6",
+                    help="session6: TRITON_GRID end to end; shipped: the tuned H200_TF32X3 pair end to end; "
+                         "tune: each kernel's parameter sets alone (TUNE_LOGITS, TUNE_SUM, both TUNE_PRECISIONS), "
+                         "then the fastest pairings end to end")
     ap.add_argument("--compile-only", action="store_true",
                     help="compile the Triton grid for sm_90 and report registers/spills (no GPU needed), then stop")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     if args.compile_only:
         res = {"triton": _triton_version(), "arch": "sm_90a", "grid": args.grid,
-               "rows": compile_report(tune_configs() if args.grid == "tune" else TRITON_GRID,
+               "rows": compile_report(tune_configs() if args.grid == "tune" else GRIDS[args.grid],
                                       (16,) if args.grid == "tune" else (16, 64))}
         save_json(args.out, res)
         return

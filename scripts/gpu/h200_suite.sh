@@ -10,8 +10,8 @@
 #          (CUDA graphs with and without cuDNN benchmark mode, then max-autotune while time is left)
 #   part4 (under 7.5 minutes, limits cut to a budget of PART4_BUDGET (default 440) s like part3): the four rows
 #          issue #17 asks for from one run — training fp32 vs the fast path (bf16 + CUDA graphs) at batch 128
-#          and 512, the memorized denoiser against its floor at N = 10⁶ (cuBLAS at B = 16 and 64, the tuned
-#          Triton pairs at B = 16), Dask beside a process pool at 1, 8 and 16 workers, the DPS step's overhead
+#          and 512, the memorized denoiser against its floor at N = 10⁶ (every layout and the shipped tuned
+#          Triton pair H200_TF32X3, at B = 16 and 64; the tuning sweep itself is --grid tune, not run here), Dask beside a process pool at 1, 8 and 16 workers, the DPS step's overhead
 #          (eager and CUDA-graph update)
 # Usage (repository root): scripts/gpu/h200_suite.sh part1|part2|part3|part4 OUT_DIR [WHEELHOUSE=.whl]
 set -uo pipefail
@@ -66,9 +66,9 @@ elif [ "$PART" = part4 ]; then
   step "DPS step overhead, memorized prior, eager and CUDA-graph update"
   bounded 60 python3 -m benchmarks --device cuda --cases dps --dps-physics placeholder --dps-priors memorized \
     --dps-steps eager,graph --out "$OUT/dps_overhead_gpu.json"
-  step "memorized denoiser against its floor, N = 10⁶: cuBLAS at B = 16 and 64, tuned Triton pairs at B = 16"
-  bounded 160 python3 -m benchmarks.gpu_memorized --sizes 1000000 --batches 16 64 --sigmas 1 --grid tune \
-    --repeats 5 --out "$OUT/memorized.json"
+  step "memorized denoiser against its floor, N = 10⁶, B = 16 and 64: every layout and the shipped tuned Triton pair"
+  bounded 120 python3 -m benchmarks.gpu_memorized --sizes 1000000 --batches 16 64 --sigmas 1 --grid shipped \
+    --repeats 7 --out "$OUT/memorized.json"
   step "training throughput, fp32 eager at batch 128 and 512"
   bounded 60 python3 -m benchmarks.gpu_training throughput fp32:0:0:off:128 fp32:0:0:off:512 --out "$OUT/train_fp32.json"
   step "training throughput, bf16 + CUDA graphs at batch 128 and 512 (own process)"

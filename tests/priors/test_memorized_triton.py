@@ -261,6 +261,23 @@ def test_default_kernels_compile_for_sm90(precision):
             assert (info["product"] == "fma") == (precision == "ieee"), info
 
 
+def test_shipped_pair_compiles_for_sm90_with_tensor_cores():
+    """``benchmarks.gpu_memorized --grid shipped`` times :data:`H200_TF32X3` end to end: both of its kernels compile
+    for sm_90 at B = 16 and 64 (TMA descriptors, swapped products) without spilling, on Hopper's wgmma."""
+    from pathlib import Path
+
+    import triton
+
+    if not (Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas").exists():
+        pytest.skip("this triton has no bundled ptxas")
+    import benchmarks.gpu_memorized as gm
+
+    rows = gm.compile_report(gm.GRIDS["shipped"], (16, 64))
+    assert {r["kernel"] for r in rows} == {"logits", "weighted_sum"}
+    for r in rows:
+        assert "error" not in r and r["product"] == "wgmma" and r["spill_store_bytes"] == 0, r
+
+
 def test_tune_sweep_runs_end_to_end_on_interpreted_kernels(monkeypatch, capsys):
     """``benchmarks.gpu_memorized --grid tune``'s sweep (:func:`tune_kernels`, :func:`print_tune`) on a small set
     with the interpreted kernels and wall-clock timing in place of CUDA events: every parameter set runs, agrees
