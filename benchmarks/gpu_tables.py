@@ -3,8 +3,10 @@
 
     python -m benchmarks.gpu_tables [RESULTS_DIR]
 
-Reads what is there: part1/part2 (``train_a``–``train_c``, ``equivalence``, ``memorized``, ``dask``) and part3
-(``train_d``–``train_f``, ``dps_gpu``, ``dask_scaling``, ``gradient``); a section whose file is missing is left out.
+Reads what is there: part1/part2 (``train_a``–``train_c``, ``equivalence``, ``memorized``, ``dask``), part3
+(``train_d``–``train_f``, ``dps_gpu``, ``dask_scaling``, ``gradient``) and part4 (``dask``, ``dps_overhead_gpu``,
+``memorized``, ``train_fp32``, ``train_fast``: with all five, first the four rows of issue #17 with their targets,
+:func:`issue_rows`); a section whose file is missing is left out.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ VARIANT_TEXT = {
     ("max-autotune", True, False): "bf16 + `compile = \"max-autotune\"` (CUDA graphs)",
     ("max-autotune-no-cudagraphs", True, False): "bf16 + `compile = \"max-autotune-no-cudagraphs\"`",
 }
-TRAIN_FILES = ("train_a.json", "train_b.json", "train_c.json", "train_d.json", "train_e.json", "train_f.json")
+TRAIN_FILES = ("train_a.json", "train_b.json", "train_c.json", "train_d.json", "train_e.json", "train_f.json",
+               "train_fp32.json", "train_fast.json")
+PART4_FILES = ("dask.json", "dps_overhead_gpu.json", "memorized.json", "train_fp32.json", "train_fast.json")
+#: issue #17's bars: training models/s of the fast path, memorized denoiser fraction of the floor at B ≥ 16 and
+#: N = 10⁶, Dask efficiency at 16 workers, DPS overhead fraction of a step
+TARGETS = {"training": 10_000, "memorized": 0.50, "dask": 0.80, "dps": 0.10}
 
 
 def _load(d: Path, name: str) -> dict:
@@ -89,9 +96,10 @@ def memorized(d: Path) -> str:
     return "\n".join(out)
 
 
-def dask_scaling(d: Path) -> str:
-    """``gpu_dask.py`` with the process-pool baseline (part3): pool and Dask side by side per worker count."""
-    r = _load(d, "dask_scaling.json")
+def dask_scaling(d: Path, name: str = "dask_scaling.json") -> str:
+    """``gpu_dask.py`` with the process-pool baseline (part3, part4): pool and Dask side by side per worker count,
+    efficiency against the serial call and against each kind's own 1-worker time where that was run."""
+    r = _load(d, name)
     h = r["host"]
     serial = next(row for row in r["rows"] if row["kind"] == "serial")
     lscpu = h.get("lscpu", {})
@@ -107,6 +115,7 @@ def dask_scaling(d: Path) -> str:
            "| workers | pool: wall | pool: efficiency | Dask: wall | Dask: efficiency | Dask / pool time | "
            "equal to serial (pool, Dask) |", "|---:|---:|---:|---:|---:|---:|---|"]
     by = {(row["kind"], row["workers"]): row for row in r["rows"] if row["kind"] != "serial"}
+    own = {kind: by[(kind, 1)]["seconds"] for kind in ("pool", "dask") if "seconds" in by.get((kind, 1), {})}
 
     def cells(row):
         if row is None:
@@ -121,6 +130,11 @@ def dask_scaling(d: Path) -> str:
         ratio = by.get(("dask", w), {}).get("dask_over_pool")
         eq = ", ".join("–" if e is None else ("bit for bit" if e else "NO") for e in (peq, deq))
         out.append(f"| {w} | {pw} | {pe} | {dw} | {de} | {'–' if ratio is None else f'{ratio:.2f}'} | {eq} |")
+    if own:
+        top = max(w for _, w in by)
+        out += ["", f"Against each kind's own 1-worker time instead of the serial call (t₁ / ({top} · t_{top})): " +
+                ", ".join(f"{kind} {100 * t1 / (top * by[(kind, top)]['seconds']):.0f} %" for kind, t1 in own.items()
+                          if "seconds" in by.get((kind, top), {})) + "."]
     return "\n".join(out)
 
 
@@ -134,7 +148,7 @@ def _suite(d: Path, name: str, case: str) -> str:
 
 
 def dps(d: Path) -> str:
-    return _suite(d, "dps_gpu.json", "dps")
+    return "\n\n".join(_suite(d, f, "dps") for f in ("dps_gpu.json", "dps_overhead_gpu.json") if (d / f).is_file())
 
 
 def gradient(d: Path) -> str:
@@ -143,6 +157,8 @@ def gradient(d: Path) -> str:
 
 def dask(d: Path) -> str:
     r = _load(d, "dask.json")
+    if any(row.get("kind") == "pool" for row in r["rows"]):  # part4 runs the process pool beside Dask
+        return dask_scaling(d, "dask.json")
     serial = r["rows"][0]
     out = [f"{r['chains']} chains × {r['shots']}-shot gradients at {r['shape'][0]}² (nt = {r['nt']}), host with "
            f"{r['cores']} cores; serial in one process: {serial['seconds']:.2f} s ({serial['per_chain_s']:.3f} s a "
@@ -173,13 +189,60 @@ def equivalence(d: Path) -> str:
     return "\n".join(out)
 
 
+def issue_rows(d: Path) -> str:
+    """The four measurements issue #17 asks for from one run (``h200_suite.sh part4``), each against its bar; the
+    status is computed here from the numbers and :data:`TARGETS`."""
+    def status(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    train = {(r["name"], r["batch"]): r for f in ("train_fp32.json", "train_fast.json") for r in _load(d, f)["rows"]}
+    fast = [r for (name, _), r in train.items() if name != "fp32" and "models_per_s" in r]
+    fp32 = ", ".join(f"{r['models_per_s']:,.0f} (batch {b})" for (n, b), r in sorted(train.items()) if n == "fp32"
+                     and "models_per_s" in r)
+    best = max(fast, key=lambda r: r["models_per_s"], default=None)
+    fast_txt = ", ".join(f"{r['models_per_s']:,.0f} (batch {r['batch']})"
+                         for r in sorted(fast, key=lambda r: r["batch"]))
+    rows = [("training, width-32 UNet at 64², models/s", f"fp32 eager {fp32}; bf16 + CUDA graphs {fast_txt}",
+             f"≥ {TARGETS['training']:,}", status(best is not None and best["models_per_s"] >= TARGETS["training"]))]
+    m = _load(d, "memorized.json")
+    cells, ok = [], False
+    for r in m["rows"]:
+        if r["N"] < 1_000_000 or r["batch"] < 16:
+            continue
+        fr = {"cuBLAS `denoise`": r["denoise"]["floor_fraction"],
+              **{f"Triton {k.replace(' | ', ' / ')}": v["floor_fraction"]
+                 for k, v in r.get("triton_grid", {}).items() if "floor_fraction" in v}}
+        ok = ok or max(fr.values()) >= TARGETS["memorized"]
+        cells.append(f"B = {r['batch']} (floor {1e3 * r['floor_s']:.2f} ms): " +
+                     ", ".join(f"{k} {100 * v:.0f} %" for k, v in fr.items()))
+    rows.append(("memorized denoiser, N = 10⁶, % of the floor", "; ".join(cells), f"≥ {TARGETS['memorized']:.0%} at "
+                 "B ≥ 16", status(ok)))
+    dk = _load(d, "dask.json")
+    by = {(r["kind"], r["workers"]): r for r in dk["rows"]}
+    dask16, pool16, serial = by.get(("dask", 16), {}), by.get(("pool", 16), {}), by[("serial", 1)]
+    rows.append((f"Dask, {dk['chains']} chains of {dk['shape'][0]}² {dk['shots']}-shot gradients, 16 workers",
+                 f"Dask {100 * dask16.get('efficiency', float('nan')):.1f} %, process pool "
+                 f"{100 * pool16.get('efficiency', float('nan')):.1f} % (serial call {serial['seconds']:.2f} s)",
+                 f"≥ {TARGETS['dask']:.0%} at 16", status(dask16.get("efficiency", 0.0) >= TARGETS["dask"])))
+    dps_rows = _load(d, "dps_overhead_gpu.json")["cases"]["dps"]["rows"]
+    fr = {r["step_kind"]: r["overhead_fraction"] for r in dps_rows}
+    rows.append(("DPS step overhead, memorized prior (placeholder physics, 50 steps)",
+                 ", ".join(f"{k} {100 * v:.1f} %" for k, v in fr.items()), f"≤ {TARGETS['dps']:.0%}",
+                 status(min(fr.values()) <= TARGETS["dps"])))
+    out = ["| row | measured in this run | target | status |", "|---|---|---|---|"]
+    out += [f"| {a} | {b} | {c} | {e} |" for a, b, c, e in rows]
+    return "\n".join(out)
+
+
 def main() -> None:
     d = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
+    if all((d / f).is_file() for f in PART4_FILES):
+        print(f"#### The four rows of issue #17 from one run\n\n{issue_rows(d)}\n")
     sections = (("Training throughput", training, TRAIN_FILES), ("bf16 vs fp32 training", equivalence,
                 ("equivalence.json",)), ("Memorized denoiser", memorized, ("memorized.json",)),
                 ("Dask efficiency", dask, ("dask.json",)),
                 ("Dask efficiency beside a process pool", dask_scaling, ("dask_scaling.json",)),
-                ("DPS step on the GPU", dps, ("dps_gpu.json",)),
+                ("DPS step on the GPU", dps, ("dps_gpu.json", "dps_overhead_gpu.json")),
                 ("Devito gradient / forward on one host core", gradient, ("gradient.json",)))
     for title, fn, files in sections:
         if any((d / f).is_file() for f in files):
