@@ -20,6 +20,9 @@ worker count, so every worker has at least 4 tasks per call. Three ways of runni
 Per worker count: one untimed warm-up call on 2·w chains, then timed calls of all chains, at least
 ``repeats`` of them and until ``min_seconds`` of timed wall time; the median is kept. Efficiency
 ``E(w) = t_serial / (w · t(w))``; ``dask_over_pool = t_dask(w) / t_pool(w)`` is what Dask itself costs.
+The serial calls are timed again at the end (row ``serial_end``, with ``drift = t_serial_end / t_serial``): on a
+shared host the serial speed can change during the run (session 15: the same work 10 % apart within one call), and
+``E(w)`` is only as good as ``t_serial``.
 Every timed result is checked equal to the serial one (bit for bit, as the code promises). The JSON also
 records the host: ``os.cpu_count()``, the CPUs this process may use, physical cores and threads per core
 (from ``/proc/cpuinfo``, and ``lscpu`` where installed).
@@ -195,6 +198,11 @@ def main() -> None:
             finally:
                 client.close()
                 client.cluster.close()
+    t_end, times, (phi_e, grad_e) = _timed(lambda: serial.misfit_and_gradient(x), args.repeats, args.min_seconds)
+    res["rows"].append({"kind": "serial_end", "workers": 1, "seconds": t_end, "calls": len(times),
+                        "all_seconds": times, "per_chain_s": t_end / chains, "drift": t_end / t_serial,
+                        "equal_to_serial": equal(phi_e, grad_e)})
+    print(json.dumps(res["rows"][-1]), flush=True)
     pools = {r["workers"]: r["seconds"] for r in res["rows"] if r["kind"] == "pool"}
     for r in res["rows"]:
         if r["kind"] == "dask" and "seconds" in r and r["workers"] in pools:
