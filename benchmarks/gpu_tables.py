@@ -224,10 +224,10 @@ def issue_rows(d: Path) -> str:
     by = {(r["kind"], r["workers"]): r for r in dk["rows"]}
     dask16, pool16, serial = by.get(("dask", 16), {}), by.get(("pool", 16), {}), by[("serial", 1)]
     end = by.get(("serial_end", 1))
-    drift = f"; at the end {end['seconds']:.2f} s" if end else ""
+    tail = f"; at the end {end['seconds']:.2f} s" if end else ""
     rows.append((f"Dask, {dk['chains']} chains of {dk['shape'][0]}² {dk['shots']}-shot gradients, 16 workers",
                  f"Dask {100 * dask16.get('efficiency', float('nan')):.1f} %, process pool "
-                 f"{100 * pool16.get('efficiency', float('nan')):.1f} % (serial call {serial['seconds']:.2f} s{drift})",
+                 f"{100 * pool16.get('efficiency', float('nan')):.1f} % (serial call {serial['seconds']:.2f} s{tail})",
                  f"≥ {TARGETS['dask']:.0%} at 16", status(dask16.get("efficiency", 0.0) >= TARGETS["dask"])))
     dps_rows = _load(d, "dps_overhead_gpu.json")["cases"]["dps"]["rows"]
     fr = {r["step_kind"]: r["overhead_fraction"] for r in dps_rows}
